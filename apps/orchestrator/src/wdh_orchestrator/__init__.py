@@ -1,0 +1,3 @@
+"""wdh_orchestrator."""
+
+__all__: list[str] = []

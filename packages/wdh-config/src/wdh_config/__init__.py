@@ -1,0 +1,3 @@
+"""wdh_config."""
+
+__all__: list[str] = []

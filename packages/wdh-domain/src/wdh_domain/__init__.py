@@ -1,0 +1,3 @@
+"""wdh_domain."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""wdh_io."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""wdh_logging."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""wdh_orchestration."""
+
+__all__: list[str] = []
