@@ -1,3 +1,48 @@
-"""wdh_domain."""
+"""wdh_domain: the WorkDataHub pipeline framework and cleansing registry.
 
-__all__: list[str] = []
+Pure Python over pandas, pydantic and structlog, installable on its own. The public API
+lives in :mod:`wdh_domain.pipelines`, :mod:`wdh_domain.cleansing` and
+:mod:`wdh_domain.errors`; the most used names are re-exported here.
+"""
+
+from wdh_domain.errors import (
+    DataValidationError,
+    ErrorContext,
+    MissingColumnsError,
+    PipelineConfigError,
+    WdhDomainError,
+)
+from wdh_domain.pipelines import (
+    CheckRequiredColumnsStep,
+    DataFrameStep,
+    Pipeline,
+    PipelineBuilder,
+    PipelineConfig,
+    PipelineContext,
+    PipelineResult,
+    RetryConfig,
+    RowTransformStep,
+    StepResult,
+    ValidateDataTypesStep,
+    execute_with_retry,
+)
+
+__all__ = [
+    "CheckRequiredColumnsStep",
+    "DataFrameStep",
+    "DataValidationError",
+    "ErrorContext",
+    "MissingColumnsError",
+    "Pipeline",
+    "PipelineBuilder",
+    "PipelineConfig",
+    "PipelineConfigError",
+    "PipelineContext",
+    "PipelineResult",
+    "RetryConfig",
+    "RowTransformStep",
+    "StepResult",
+    "ValidateDataTypesStep",
+    "WdhDomainError",
+    "execute_with_retry",
+]

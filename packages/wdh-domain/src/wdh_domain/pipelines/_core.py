@@ -1,0 +1,276 @@
+"""``Pipeline``: an ordered list of steps, run any number of times (and from any thread)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any, Self
+
+import pandas as pd
+import structlog
+
+from wdh_domain.errors import PipelineConfigError, PipelineInputError
+from wdh_domain.pipelines._config import PipelineConfig
+from wdh_domain.pipelines._metrics import StepType
+from wdh_domain.pipelines._result import PipelineResult
+from wdh_domain.pipelines._retry import RetryConfig
+from wdh_domain.pipelines._runner import StepSpec, execute_run
+from wdh_domain.pipelines._types import DataFrameStep, RowTransformStep
+
+__all__ = ["Pipeline", "PipelineBuilder"]
+
+_logger = structlog.get_logger("wdh_domain.pipelines")
+
+Step = DataFrameStep | RowTransformStep
+
+
+def _step_type(step: object) -> StepType:
+    """Tell a DataFrame step from a row step by the method it has (Decision #3)."""
+    if isinstance(step, type):
+        raise PipelineConfigError(
+            f"add_step() needs a step instance, got the class {step.__name__}; "
+            f"write add_step({step.__name__}(...))",
+            field="step",
+        )
+    has_execute = callable(getattr(step, "execute", None))
+    has_apply = callable(getattr(step, "apply", None))
+    if has_execute and has_apply:
+        raise PipelineConfigError(
+            f"Step {type(step).__name__} has both execute() and apply(); a step is either "
+            "a DataFrameStep (execute) or a RowTransformStep (apply)",
+            field="step",
+        )
+    if has_execute:
+        return "dataframe"
+    if has_apply:
+        return "row_transform"
+    raise PipelineConfigError(
+        f"{type(step).__name__} is not a pipeline step: a DataFrameStep defines "
+        "execute(df, context) and a RowTransformStep defines apply(row, context)",
+        field="step",
+    )
+
+
+def _base_name(step: object, name: str | None) -> str:
+    chosen = name if name is not None else getattr(step, "name", None)
+    if chosen is None:
+        return type(step).__name__
+    if not isinstance(chosen, str) or not chosen.strip():
+        raise PipelineConfigError(
+            f"Step name must be a non-empty string, got {chosen!r}", field="name"
+        )
+    return chosen
+
+
+def _unique_name(base: str, taken: set[str]) -> str:
+    if base not in taken:
+        return base
+    counter = 2
+    while f"{base}#{counter}" in taken:
+        counter += 1
+    return f"{base}#{counter}"
+
+
+def _coerce_config(config: PipelineConfig | Mapping[str, Any] | None) -> PipelineConfig:
+    if config is None:
+        return PipelineConfig()
+    if isinstance(config, PipelineConfig):
+        return config
+    if isinstance(config, Mapping):
+        return PipelineConfig.from_mapping(config)
+    raise PipelineConfigError(
+        f"Pipeline config must be a PipelineConfig or a mapping, got {type(config).__name__}",
+        field="config",
+    )
+
+
+class Pipeline:
+    """Executes its steps in order over a DataFrame (stories 1.5 and 1.10).
+
+    ``config`` is a :class:`PipelineConfig` or a plain mapping (see
+    :meth:`PipelineConfig.from_mapping`). A pipeline keeps only its configuration and
+    steps; everything about a run (context, execution id, failures, metrics) lives in
+    that run, so one instance can run many times, from several threads at once.
+    ``logger`` (a structlog logger) and ``sleep`` (used between retries) can be injected.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        config: PipelineConfig | Mapping[str, Any] | None = None,
+        *,
+        logger: Any | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        candidate: object = name  # checked at runtime for untyped callers
+        if not isinstance(candidate, str) or not candidate.strip():
+            raise PipelineConfigError(
+                f"Pipeline name must be a non-empty string, got {name!r}", field="name"
+            )
+        self._name = name
+        self._config = _coerce_config(config)
+        self._specs: tuple[StepSpec, ...] = ()
+        self._lock = threading.Lock()
+        self._logger = logger if logger is not None else _logger
+        self._sleep = sleep
+
+    @property
+    def name(self) -> str:
+        """The pipeline's name (``pipeline_name`` in logs and results)."""
+        return self._name
+
+    @property
+    def config(self) -> PipelineConfig:
+        """The pipeline's configuration."""
+        return self._config
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        """The step objects, in execution order."""
+        return tuple(spec.step for spec in self._specs)
+
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        """The unique step names (keys of ``metrics.step_metrics``), in execution order."""
+        return tuple(spec.name for spec in self._specs)
+
+    def add_step(
+        self,
+        step: Step,
+        *,
+        optional: bool = False,
+        retry: RetryConfig | bool | None = None,
+        name: str | None = None,
+    ) -> Self:
+        """Append a step and return the pipeline (builder style).
+
+        The step's name is ``name``, else its ``name`` attribute, else its class name;
+        a name already taken gets a ``#2``, ``#3``... suffix. An ``optional`` step that
+        raises is logged as a warning and the data passes on unchanged (its row errors
+        become warnings too). ``retry=True`` retries the step on the pipeline's retry
+        policy (:meth:`PipelineConfig.retry_config`); a :class:`RetryConfig` gives it its
+        own. DataFrame steps are retried as a whole, row steps per row.
+        """
+        step_type = _step_type(step)
+        base = _base_name(step, name)
+        retry_config: RetryConfig | None
+        if retry is True:
+            retry_config = self._config.retry_config()
+        elif isinstance(retry, RetryConfig):
+            retry_config = retry
+        elif retry is None or retry is False:
+            retry_config = None
+        else:
+            raise PipelineConfigError(
+                f"retry must be a RetryConfig, True, False or None, got {retry!r}",
+                field="retry",
+            )
+        with self._lock:
+            unique = _unique_name(base, {spec.name for spec in self._specs})
+            spec = StepSpec(
+                step=step, name=unique, step_type=step_type, optional=optional, retry=retry_config
+            )
+            self._specs = (*self._specs, spec)
+        return self
+
+    def add_optional_step(
+        self, step: Step, *, retry: RetryConfig | bool | None = None, name: str | None = None
+    ) -> Self:
+        """Shorthand for ``add_step(step, optional=True, ...)``."""
+        return self.add_step(step, optional=True, retry=retry, name=name)
+
+    def run(self, initial_data: pd.DataFrame) -> PipelineResult:
+        """Run every step over ``initial_data`` and return a :class:`PipelineResult`.
+
+        Never raises for a row-level problem or a failing step: those are reported in
+        the result (``success=False`` when a required step failed or the run stopped).
+        Raises :class:`~wdh_domain.errors.PipelineInputError` when ``initial_data`` is not
+        a DataFrame. The caller's frame is never modified.
+        """
+        if not isinstance(initial_data, pd.DataFrame):
+            raise PipelineInputError(
+                f"Pipeline '{self._name}'.run() needs a pandas DataFrame, got "
+                f"{type(initial_data).__name__}",
+                operation="run",
+                domain=self._config.domain or self._name,
+            )
+        return execute_run(
+            pipeline_name=self._name,
+            config=self._config,
+            specs=self._specs,
+            initial_data=initial_data,
+            logger=self._logger,
+            sleep=self._sleep,
+        )
+
+    def __repr__(self) -> str:
+        return f"Pipeline(name={self._name!r}, steps={list(self.step_names)!r})"
+
+
+class PipelineBuilder:
+    """Fluent construction of a :class:`Pipeline`.
+
+    Example::
+
+        pipeline = (
+            PipelineBuilder("sample_validation")
+            .with_config(stop_on_error=False, error_threshold=0.2)
+            .add_step(CheckRequiredColumnsStep(required_columns=["id", "amount"]))
+            .add_step(ValidateDataTypesStep(model=SampleRow))
+            .add_optional_step(EnrichStep())
+            .build()
+        )
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._config = PipelineConfig()
+        self._steps: list[tuple[Step, dict[str, Any]]] = []
+        self._logger: Any | None = None
+        self._sleep: Callable[[float], None] = time.sleep
+
+    def with_config(
+        self, config: PipelineConfig | Mapping[str, Any] | None = None, /, **options: Any
+    ) -> Self:
+        """Set the configuration; keyword ``options`` override single fields of it."""
+        base = _coerce_config(config) if config is not None else self._config
+        self._config = replace(base, **options) if options else base
+        return self
+
+    def with_logger(self, logger: Any) -> Self:
+        """Use this structlog logger instead of ``wdh_domain.pipelines``'."""
+        self._logger = logger
+        return self
+
+    def with_sleep(self, sleep: Callable[[float], None]) -> Self:
+        """Use this function to wait between retries (tests pass a recorder)."""
+        self._sleep = sleep
+        return self
+
+    def add_step(
+        self,
+        step: Step,
+        *,
+        optional: bool = False,
+        retry: RetryConfig | bool | None = None,
+        name: str | None = None,
+    ) -> Self:
+        """Append a step (see :meth:`Pipeline.add_step`); it is checked right away."""
+        _step_type(step)
+        self._steps.append((step, {"optional": optional, "retry": retry, "name": name}))
+        return self
+
+    def add_optional_step(
+        self, step: Step, *, retry: RetryConfig | bool | None = None, name: str | None = None
+    ) -> Self:
+        """Append an optional step (see :meth:`Pipeline.add_step`)."""
+        return self.add_step(step, optional=True, retry=retry, name=name)
+
+    def build(self) -> Pipeline:
+        """Return a new :class:`Pipeline` with the configuration and steps given so far."""
+        pipeline = Pipeline(self._name, self._config, logger=self._logger, sleep=self._sleep)
+        for step, options in self._steps:
+            pipeline.add_step(step, **options)
+        return pipeline

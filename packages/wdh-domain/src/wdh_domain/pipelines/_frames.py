@@ -1,0 +1,71 @@
+"""Fast conversions between a DataFrame and the row dicts that row steps work on.
+
+No ``iterrows`` and no per-row pandas calls: each column is turned into a Python list
+once (``Series.tolist`` yields native Python values), rows are zipped from those lists,
+and the output is rebuilt with one ``DataFrame`` constructor call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import repeat
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["frame_from_rows", "frame_to_rows", "track_row_numbers"]
+
+
+def frame_to_rows(df: pd.DataFrame) -> list[dict[Any, Any]]:
+    """Return one fresh dict per row (column label -> Python value), in frame order.
+
+    The columns must be unique (a dict cannot hold two values under one label).
+    """
+    columns = list(df.columns)
+    if not columns:
+        return [{} for _ in range(len(df))]
+    lists = [df.iloc[:, position].tolist() for position in range(len(columns))]
+    return list(map(dict, map(zip, repeat(columns), zip(*lists, strict=True))))
+
+
+def frame_from_rows(
+    rows: Sequence[dict[Any, Any]], *, index: pd.Index, template: pd.DataFrame
+) -> pd.DataFrame:
+    """Build a frame from row dicts with the given index.
+
+    Column dtypes are inferred from the Python values (int, float, bool, str and
+    datetimes come back as they went in). With no rows, the result is an empty frame
+    with the ``template``'s columns and dtypes.
+    """
+    if not rows:
+        return template.iloc[:0]
+    return pd.DataFrame(rows, index=index)
+
+
+def track_row_numbers(
+    before: pd.DataFrame, after: pd.DataFrame, row_numbers: list[int] | None
+) -> tuple[bool, list[int] | None]:
+    """Map the rows a DataFrame step returned back to the run's input row numbers.
+
+    ``row_numbers[i]`` is the input row number of row ``i`` of ``before`` (``None`` means
+    row ``i`` is input row ``i``). Returns ``(traceable, new_row_numbers)``: rows are
+    traced by index label when ``before``'s index is unique, and by position when the
+    step kept the row count but relabelled the rows. ``traceable`` is ``False`` when
+    neither works (new labels and a different row count).
+    """
+    if after is before:
+        return True, row_numbers
+    old_index, new_index = before.index, after.index
+    same_length = len(old_index) == len(new_index)
+    if new_index is old_index or (same_length and new_index.equals(old_index)):
+        return True, row_numbers
+    if old_index.is_unique:
+        positions = old_index.get_indexer(new_index)
+        if len(positions) == 0 or positions.min() >= 0:
+            mapped: list[int] = positions.tolist()
+            if row_numbers is None:
+                return True, mapped
+            return True, [row_numbers[position] for position in mapped]
+    if same_length:
+        return True, row_numbers
+    return False, None

@@ -1,0 +1,66 @@
+"""Run and step metrics (story 1.10), embedded in every ``PipelineResult``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["PipelineMetrics", "StepMetrics", "StepStatus", "StepType"]
+
+StepType = Literal["dataframe", "row_transform"]
+
+StepStatus = Literal["completed", "failed", "optional_failed", "stopped"]
+"""``completed``: the step ran to its end (rows may have failed);
+``failed``: a required step raised; ``optional_failed``: an optional step raised and the
+data passed on unchanged; ``stopped``: the run stopped inside this step at a row error."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepMetrics:
+    """Metrics of one executed step.
+
+    ``rows_failed`` counts the rows this step removed from the output as failed;
+    ``errors_count`` and ``warnings_count`` count individual messages (a row with two
+    field errors counts 2; a failed step counts 1).
+    """
+
+    step_name: str
+    step_type: StepType
+    duration_ms: float
+    rows_in: int
+    rows_out: int
+    errors_count: int = 0
+    warnings_count: int = 0
+    rows_failed: int = 0
+    status: StepStatus = "completed"
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineMetrics:
+    """Metrics of one run; ``step_metrics`` is keyed by step name, in execution order.
+
+    Steps after the one where a run stopped did not execute and have no entry.
+    """
+
+    duration_ms: float
+    rows_in: int
+    rows_out: int
+    rows_failed: int
+    errors_count: int = 0
+    warnings_count: int = 0
+    step_metrics: dict[str, StepMetrics] = field(default_factory=dict)
+
+    @property
+    def total_duration_ms(self) -> float:
+        """Specification name of :attr:`duration_ms`."""
+        return self.duration_ms
+
+    @property
+    def rows_input(self) -> int:
+        """Specification name of :attr:`rows_in`."""
+        return self.rows_in
+
+    @property
+    def rows_output(self) -> int:
+        """Specification name of :attr:`rows_out`."""
+        return self.rows_out

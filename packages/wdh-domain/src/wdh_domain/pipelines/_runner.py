@@ -1,0 +1,617 @@
+"""One pipeline run: all per-run state lives here, never on the ``Pipeline``."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import pandas as pd
+
+from wdh_domain._sanitize import sanitize_text, truncate
+from wdh_domain.errors import DataValidationError, ErrorContext, WdhDomainError, render_input_data
+from wdh_domain.pipelines._config import PipelineConfig
+from wdh_domain.pipelines._frames import frame_from_rows, frame_to_rows, track_row_numbers
+from wdh_domain.pipelines._ids import new_execution_id
+from wdh_domain.pipelines._metrics import PipelineMetrics, StepMetrics, StepStatus, StepType
+from wdh_domain.pipelines._result import FailedRow, PipelineResult
+from wdh_domain.pipelines._retry import RetryConfig, execute_with_retry
+from wdh_domain.pipelines._types import PipelineContext, Row, RowIssue, StepResult
+
+__all__ = ["StepSpec", "execute_run"]
+
+_MAX_MESSAGE_CHARS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class StepSpec:
+    """A step as registered on a pipeline: the step object plus how to run it."""
+
+    step: Any
+    name: str
+    step_type: StepType
+    optional: bool = False
+    retry: RetryConfig | None = None
+
+
+@dataclass(slots=True)
+class _Failure:
+    row_number: int | None
+    step: str
+    step_row: Row
+    errors: tuple[ErrorContext, ...]
+    warnings: tuple[ErrorContext, ...]
+
+
+@dataclass(slots=True)
+class _StepOutcome:
+    """What one step did; ``proceed`` is False when the run must stop after it."""
+
+    status: StepStatus = "completed"
+    rows_out: int = 0
+    rows_failed: int = 0
+    errors_count: int = 0
+    warnings_count: int = 0
+    proceed: bool = True
+    extra_log: dict[str, Any] = field(default_factory=dict)
+
+
+class _AbortStepError(Exception):
+    """Internal: an optional row step raised; the whole step is abandoned."""
+
+
+def _elapsed_ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+def _format_traceback(exc: BaseException) -> str:
+    return sanitize_text("".join(traceback.format_exception(exc)))
+
+
+def _describe(exc: BaseException) -> str:
+    return truncate(sanitize_text(f"{type(exc).__name__}: {exc}"), _MAX_MESSAGE_CHARS)
+
+
+def execute_run(
+    *,
+    pipeline_name: str,
+    config: PipelineConfig,
+    specs: tuple[StepSpec, ...],
+    initial_data: pd.DataFrame,
+    logger: Any,
+    sleep: Callable[[float], None],
+) -> PipelineResult:
+    """Run ``specs`` over ``initial_data`` once and return the result (never raises for data)."""
+    return _Run(
+        pipeline_name=pipeline_name,
+        config=config,
+        specs=specs,
+        initial_data=initial_data,
+        logger=logger,
+        sleep=sleep,
+    ).execute()
+
+
+class _Run:
+    """State of one run: current frame, row numbers, failures, errors, warnings, metrics."""
+
+    def __init__(
+        self,
+        *,
+        pipeline_name: str,
+        config: PipelineConfig,
+        specs: tuple[StepSpec, ...],
+        initial_data: pd.DataFrame,
+        logger: Any,
+        sleep: Callable[[float], None],
+    ) -> None:
+        started = datetime.now(UTC)
+        self.pipeline_name = pipeline_name
+        self.config = config
+        self.specs = specs
+        self.domain = config.domain or pipeline_name
+        self.context = PipelineContext(
+            pipeline_name=pipeline_name,
+            execution_id=new_execution_id(started),
+            timestamp=started,
+            config=dict(config.settings),
+            domain=self.domain,
+        )
+        self.log = logger.bind(pipeline_name=pipeline_name, execution_id=self.context.execution_id)
+        self.sleep = sleep
+        self.input = initial_data
+        # A shallow copy is O(columns) under copy-on-write and shields the caller's frame
+        # from steps that assign columns in place; it is the only copy a run makes.
+        self.df = initial_data.copy(deep=False)
+        self.rows_in = len(initial_data)
+        # row_numbers[i] is the input row number of row i of self.df; None means "i".
+        self.row_numbers: list[int] | None = None
+        self.traceable = True
+        self.failures: list[_Failure] = []
+        self.errors: list[ErrorContext] = []
+        self.warnings: list[ErrorContext] = []
+        self.step_metrics: dict[str, StepMetrics] = {}
+        self.stopped_at: str | None = None
+        self.step_failed = False
+        self.warnings_mark = 0
+
+    # ------------------------------------------------------------------ run
+
+    def execute(self) -> PipelineResult:
+        start = time.perf_counter()
+        self.log.info(
+            "pipeline.started",
+            rows_in=self.rows_in,
+            steps_count=len(self.specs),
+            step_names=[spec.name for spec in self.specs],
+            stop_on_error=self.config.stop_on_error,
+            error_threshold=self.config.error_threshold,
+        )
+        for spec in self.specs:
+            if not self._run_step(spec):
+                break
+        return self._result(_elapsed_ms(start))
+
+    def _run_step(self, spec: StepSpec) -> bool:
+        before = self.df
+        rows_in = len(before)
+        self.log.info(
+            "pipeline.step.started",
+            step_name=spec.name,
+            step_type=spec.step_type,
+            optional=spec.optional,
+            rows_in=rows_in,
+        )
+        self.warnings_mark = len(self.warnings)
+        start = time.perf_counter()
+        try:
+            if spec.step_type == "dataframe":
+                outcome = self._run_dataframe_step(spec, before)
+            else:
+                outcome = self._run_row_step(spec, before)
+        except Exception as exc:  # noqa: BLE001 - a failed step is reported, not raised
+            outcome = self._step_failed(spec, exc, rows_in)
+        duration_ms = _elapsed_ms(start)
+        self.step_metrics[spec.name] = StepMetrics(
+            step_name=spec.name,
+            step_type=spec.step_type,
+            duration_ms=duration_ms,
+            rows_in=rows_in,
+            rows_out=outcome.rows_out,
+            errors_count=outcome.errors_count,
+            warnings_count=outcome.warnings_count,
+            rows_failed=outcome.rows_failed,
+            status=outcome.status,
+        )
+        log_fields = {
+            "step_name": spec.name,
+            "step_type": spec.step_type,
+            "duration_ms": round(duration_ms, 3),
+            "rows_processed": rows_in,
+            "rows_out": outcome.rows_out,
+            "rows_failed": outcome.rows_failed,
+            "errors_count": outcome.errors_count,
+            "warnings_count": outcome.warnings_count,
+            **outcome.extra_log,
+        }
+        if outcome.status == "completed":
+            self.log.info("pipeline.step.completed", **log_fields)
+        elif outcome.status == "stopped":
+            # stop_on_error: the first failed row stops the run inside this step.
+            self.log.error(
+                "pipeline.step.failed",
+                reason="row_error",
+                error=self.errors[-1].format() if self.errors else None,
+                **log_fields,
+            )
+        if outcome.status == "stopped":
+            self.stopped_at = spec.name
+            return False
+        if outcome.proceed and outcome.status == "completed":
+            return self._within_threshold(spec)
+        return outcome.proceed
+
+    # ------------------------------------------------------------- steps
+
+    def _call(self, spec: StepSpec, func: Callable[[], Any]) -> Any:
+        if spec.retry is None:
+            return func()
+        return execute_with_retry(
+            func,
+            spec.retry,
+            operation=f"{self.pipeline_name}.{spec.name}",
+            sleep=self.sleep,
+            logger=self.log,
+        )
+
+    def _run_dataframe_step(self, spec: StepSpec, before: pd.DataFrame) -> _StepOutcome:
+        after = self._call(spec, partial(spec.step.execute, before, self.context))
+        if not isinstance(after, pd.DataFrame):
+            raise TypeError(
+                f"DataFrameStep '{spec.name}' returned {type(after).__name__}, expected a "
+                "pandas DataFrame"
+            )
+        if self.traceable:
+            self.traceable, self.row_numbers = track_row_numbers(before, after, self.row_numbers)
+            if not self.traceable:
+                self.log.warning(
+                    "pipeline.row_numbers.untraceable",
+                    step_name=spec.name,
+                    rows_in=len(before),
+                    rows_out=len(after),
+                )
+        self.df = after
+        return _StepOutcome(rows_out=len(after))
+
+    def _run_row_step(self, spec: StepSpec, before: pd.DataFrame) -> _StepOutcome:
+        if not before.columns.is_unique:
+            duplicated = sorted({str(c) for c in before.columns[before.columns.duplicated()]})
+            raise DataValidationError(
+                f"Row step '{spec.name}' needs unique column names; duplicated: "
+                f"{', '.join(duplicated)}",
+                operation=spec.name,
+                domain=self.domain,
+                field=", ".join(duplicated),
+            )
+        records = frame_to_rows(before)
+        apply: Callable[[Row, PipelineContext], StepResult] = spec.step.apply
+        if spec.retry is not None:
+            apply = partial(self._apply_with_retry, spec, apply)
+        rows = _RowStepState(self, spec)
+        kept = rows.kept
+        keep = kept.append
+        context = self.context
+        # The hot loop: one call per row, and nothing else unless the row has issues.
+        for position, record in enumerate(records):
+            try:
+                result = apply(record, context)
+            except Exception as exc:  # noqa: BLE001 - row failures are collected
+                if not rows.on_exception(position, record, exc):
+                    break
+                continue
+            if result.errors or result.warnings:
+                if not rows.on_issues(position, record, result):
+                    break
+                continue
+            keep(result.row)
+        return rows.finish(before)
+
+    def _apply_with_retry(
+        self,
+        spec: StepSpec,
+        apply: Callable[[Row, PipelineContext], StepResult],
+        record: Row,
+        context: PipelineContext,
+    ) -> StepResult:
+        return self._call(spec, partial(apply, record, context))  # type: ignore[no-any-return]
+
+    def _step_failed(self, spec: StepSpec, exc: Exception, rows_in: int) -> _StepOutcome:
+        cause: BaseException = exc
+        if isinstance(exc, _AbortStepError) and exc.__cause__ is not None:
+            cause = exc.__cause__
+        expected = isinstance(cause, WdhDomainError)
+        if isinstance(cause, WdhDomainError):
+            base = replace(
+                cause.context,
+                message=f"Step '{spec.name}' failed: {cause.context.message}",
+                operation=cause.context.operation or spec.name,
+                domain=cause.context.domain or self.domain,
+            )
+        else:
+            base = ErrorContext(
+                error_type="STEP_ERROR",
+                message=f"Step '{spec.name}' raised {_describe(cause)}",
+                operation=spec.name,
+                domain=self.domain,
+                traceback=_format_traceback(cause),
+            )
+        log_fields: dict[str, Any] = {
+            "step_name": spec.name,
+            "step_type": spec.step_type,
+            "optional": spec.optional,
+            "rows_processed": rows_in,
+            "error_type": base.error_type,
+            "error": base.message,
+        }
+        if not expected:
+            # The sanitized text, not exc_info: some renderers print frame locals (row data).
+            log_fields["traceback"] = base.traceback
+        if spec.optional:
+            # Row warnings of an abandoned step describe data that was not kept.
+            del self.warnings[self.warnings_mark :]
+            warning = replace(
+                base,
+                error_type="OPTIONAL_STEP_FAILED",
+                message=f"Optional step '{spec.name}' failed and was skipped, data passed on "
+                f"unchanged: {_describe(cause)}",
+            )
+            self.warnings.append(warning)
+            self.log.warning("pipeline.step.failed", **log_fields)
+            return _StepOutcome(status="optional_failed", rows_out=rows_in, warnings_count=1)
+        self.errors.append(base)
+        self.step_failed = True
+        self.log.error("pipeline.step.failed", **log_fields)
+        if self.config.stop_on_error:
+            self.stopped_at = spec.name
+            return _StepOutcome(status="failed", rows_out=rows_in, errors_count=1, proceed=False)
+        return _StepOutcome(status="failed", rows_out=rows_in, errors_count=1)
+
+    def _within_threshold(self, spec: StepSpec) -> bool:
+        if self.config.stop_on_error or not self.failures or self.rows_in == 0:
+            return True
+        rate = len(self.failures) / self.rows_in
+        threshold = self.config.error_threshold
+        if rate <= threshold:
+            return True
+        error = ErrorContext(
+            error_type="ERROR_THRESHOLD_EXCEEDED",
+            message=(
+                f"Step '{spec.name}': failed row rate {rate:.2%} ({len(self.failures)} of "
+                f"{self.rows_in} input rows) exceeds error_threshold {threshold:.2%}"
+            ),
+            operation=spec.name,
+            domain=self.domain,
+        )
+        self.errors.append(error)
+        self.stopped_at = spec.name
+        self.log.error(
+            "pipeline.error_threshold.exceeded",
+            step_name=spec.name,
+            rows_failed=len(self.failures),
+            failed_rate=rate,
+            error_threshold=threshold,
+        )
+        return False
+
+    # ------------------------------------------------------------ helpers
+
+    def row_number(self, position: int) -> int | None:
+        """Input row number of row ``position`` of the current frame, if traceable."""
+        if not self.traceable:
+            return None
+        if self.row_numbers is None:
+            return position
+        return self.row_numbers[position]
+
+    def issue_context(
+        self,
+        issue: str | RowIssue,
+        *,
+        default_type: str,
+        step: str,
+        row_number: int | None,
+        input_data: str | None,
+    ) -> ErrorContext:
+        if isinstance(issue, RowIssue):
+            return ErrorContext(
+                error_type=issue.error_type or default_type,
+                message=sanitize_text(issue.message),
+                operation=step,
+                domain=self.domain,
+                row_number=row_number,
+                field=issue.field,
+                input_data=input_data,
+            )
+        return ErrorContext(
+            error_type=default_type,
+            message=sanitize_text(str(issue)),
+            operation=step,
+            domain=self.domain,
+            row_number=row_number,
+            input_data=input_data,
+        )
+
+    def _result(self, duration_ms: float) -> PipelineResult:
+        failed_rows = self._failed_rows()
+        success = self.stopped_at is None and not self.step_failed
+        metrics = PipelineMetrics(
+            duration_ms=duration_ms,
+            rows_in=self.rows_in,
+            rows_out=len(self.df),
+            rows_failed=len(failed_rows),
+            errors_count=len(self.errors),
+            warnings_count=len(self.warnings),
+            step_metrics=self.step_metrics,
+        )
+        completed = self.log.info if success else self.log.error
+        completed(
+            "pipeline.completed",
+            success=success,
+            duration_ms=round(duration_ms, 3),
+            rows_in=self.rows_in,
+            rows_out=metrics.rows_out,
+            rows_failed=metrics.rows_failed,
+            errors_count=metrics.errors_count,
+            warnings_count=metrics.warnings_count,
+            stopped_at=self.stopped_at,
+        )
+        return PipelineResult(
+            success=success,
+            output_data=self.df,
+            metrics=metrics,
+            errors=[error.format() for error in self.errors],
+            execution_id=self.context.execution_id,
+            pipeline_name=self.pipeline_name,
+            warnings=[warning.format() for warning in self.warnings],
+            failed_rows=failed_rows,
+            error_details=list(self.errors),
+            warning_details=list(self.warnings),
+            stopped_at=self.stopped_at,
+        )
+
+    def _failed_rows(self) -> list[FailedRow]:
+        if not self.failures:
+            return []
+        numbered = [f.row_number for f in self.failures if f.row_number is not None]
+        originals: dict[int, Row] = {}
+        if numbered and self.input.columns.is_unique:
+            rows = frame_to_rows(self.input.iloc[numbered])
+            originals = dict(zip(numbered, rows, strict=True))
+        failed = [
+            FailedRow(
+                row_number=f.row_number,
+                step=f.step,
+                data=originals.get(f.row_number, f.step_row)
+                if f.row_number is not None
+                else f.step_row,
+                errors=f.errors,
+                warnings=f.warnings,
+            )
+            for f in self.failures
+        ]
+        # Input order; rows whose number could not be traced go last, in failure order.
+        failed.sort(key=lambda r: (r.row_number is None, r.row_number or 0))
+        return failed
+
+
+class _RowStepState:
+    """Book-keeping of one row step; only touched for rows that have issues."""
+
+    def __init__(self, run: _Run, spec: StepSpec) -> None:
+        self.run = run
+        self.spec = spec
+        self.kept: list[Row] = []
+        self.failed_positions: list[int] = []
+        self.errors_count = 0
+        self.warnings_count = 0
+        self.row_exceptions = 0
+        self.first_error_context: ErrorContext | None = None
+        self.stopped = False
+        self.stop_on_error = run.config.stop_on_error and not spec.optional
+
+    def on_exception(self, position: int, record: Row, exc: Exception) -> bool:
+        """Handle an exception raised by ``apply``; return False to stop the loop."""
+        if isinstance(exc, DataValidationError):
+            row_number = self.run.row_number(position)
+            context = replace(
+                exc.context,
+                operation=exc.context.operation or self.spec.name,
+                domain=exc.context.domain or self.run.domain,
+                row_number=row_number,
+                input_data=exc.context.input_data or render_input_data(record),
+            )
+            if self.spec.optional:
+                return self._downgrade(position, record, (context,))
+            return self._fail(position, record, (context,), ())
+        if self.spec.optional:
+            raise _AbortStepError(self.spec.name) from exc
+        self.row_exceptions += 1
+        context = ErrorContext(
+            error_type="STEP_ERROR",
+            message=f"Step '{self.spec.name}' raised {_describe(exc)}",
+            operation=self.spec.name,
+            domain=self.run.domain,
+            row_number=self.run.row_number(position),
+            input_data=render_input_data(record),
+            traceback=_format_traceback(exc),
+        )
+        if self.first_error_context is None:
+            self.first_error_context = context
+        return self._fail(position, record, (context,), ())
+
+    def on_issues(self, position: int, record: Row, result: StepResult) -> bool:
+        """Handle a result with errors and/or warnings; return False to stop the loop."""
+        run, step = self.run, self.spec.name
+        row_number = run.row_number(position)
+        warnings = tuple(
+            run.issue_context(
+                issue, default_type="WARNING", step=step, row_number=row_number, input_data=None
+            )
+            for issue in result.warnings
+        )
+        if not result.errors:
+            self.warnings_count += len(warnings)
+            run.warnings.extend(warnings)
+            self.kept.append(result.row)
+            return True
+        input_data = render_input_data(record)
+        errors = tuple(
+            run.issue_context(
+                issue,
+                default_type="VALIDATION_ERROR",
+                step=step,
+                row_number=row_number,
+                input_data=input_data,
+            )
+            for issue in result.errors
+        )
+        if self.spec.optional:
+            return self._downgrade(position, record, errors + warnings)
+        return self._fail(position, record, errors, warnings)
+
+    def _downgrade(self, position: int, record: Row, issues: tuple[ErrorContext, ...]) -> bool:
+        """Optional step: errors become warnings and the row passes on as it came in."""
+        del position
+        self.warnings_count += len(issues)
+        self.run.warnings.extend(issues)
+        self.kept.append(record)
+        return True
+
+    def _fail(
+        self,
+        position: int,
+        record: Row,
+        errors: tuple[ErrorContext, ...],
+        warnings: tuple[ErrorContext, ...],
+    ) -> bool:
+        run = self.run
+        self.failed_positions.append(position)
+        self.errors_count += len(errors)
+        self.warnings_count += len(warnings)
+        run.errors.extend(errors)
+        run.warnings.extend(warnings)
+        run.failures.append(
+            _Failure(
+                row_number=errors[0].row_number,
+                step=self.spec.name,
+                step_row=record,
+                errors=errors,
+                warnings=warnings,
+            )
+        )
+        if self.stop_on_error:
+            self.stopped = True
+            return False
+        return True
+
+    def finish(self, before: pd.DataFrame) -> _StepOutcome:
+        run = self.run
+        extra: dict[str, Any] = {}
+        if self.row_exceptions:
+            extra["row_exceptions"] = self.row_exceptions
+            run.log.error(
+                "pipeline.step.row_exceptions",
+                step_name=self.spec.name,
+                step_type=self.spec.step_type,
+                row_exceptions=self.row_exceptions,
+                first_error=self.first_error_context.format() if self.first_error_context else None,
+                traceback=self.first_error_context.traceback if self.first_error_context else None,
+            )
+        outcome = _StepOutcome(
+            rows_out=len(self.kept),
+            rows_failed=len(self.failed_positions),
+            errors_count=self.errors_count,
+            warnings_count=self.warnings_count,
+            extra_log=extra,
+        )
+        if self.stopped:
+            # The run stops inside this step: the frame stays as the previous step left it.
+            outcome.status = "stopped"
+            return outcome
+        index = before.index
+        if self.failed_positions:
+            index = index.delete(self.failed_positions)
+            if run.traceable:
+                failed = set(self.failed_positions)
+                numbers = run.row_numbers
+                run.row_numbers = [
+                    numbers[p] if numbers is not None else p
+                    for p in range(len(before))
+                    if p not in failed
+                ]
+        run.df = frame_from_rows(self.kept, index=index, template=before)
+        return outcome

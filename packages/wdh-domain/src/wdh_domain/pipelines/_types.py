@@ -1,0 +1,98 @@
+"""Pipeline step protocols and the values passed between the pipeline and its steps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+
+__all__ = [
+    "DataFrameStep",
+    "PipelineContext",
+    "Row",
+    "RowIssue",
+    "RowTransformStep",
+    "StepResult",
+]
+
+Row = dict[str, Any]
+"""One row as a row step sees it: column name -> Python value (NaN for missing floats)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineContext:
+    """Execution context of one pipeline run, passed to every step.
+
+    A new context is made for every ``Pipeline.run``: ``execution_id`` is unique per run
+    (``exec_%Y%m%d_%H%M%S_<random>``, UTC), ``timestamp`` is the run's start (UTC),
+    ``config`` holds the free-form settings of the pipeline's configuration and
+    ``domain`` the data domain named in error messages.
+    """
+
+    pipeline_name: str
+    execution_id: str
+    timestamp: datetime
+    config: Mapping[str, Any] = field(default_factory=dict)
+    domain: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RowIssue:
+    """An error or warning about one row, optionally naming the field at fault.
+
+    Row steps may put plain strings or ``RowIssue`` objects in ``StepResult.errors`` and
+    ``StepResult.warnings``; ``RowIssue`` adds the field and the ``ERROR_TYPE`` shown in
+    the formatted message (``VALIDATION_ERROR`` by default for errors, ``WARNING`` for
+    warnings when left ``None``).
+    """
+
+    message: str
+    field: str | None = None
+    error_type: str | None = None
+
+
+@dataclass(slots=True)
+class StepResult:
+    """What a row step returns for one row.
+
+    ``row`` is the transformed row (it replaces the input row in the output). A result
+    with any ``errors`` fails the row: the row leaves the output and is reported in
+    ``PipelineResult.failed_rows``. ``warnings`` are kept in the result and the row stays.
+    """
+
+    row: Row
+    warnings: Sequence[str | RowIssue] = ()
+    errors: Sequence[str | RowIssue] = ()
+
+
+@runtime_checkable
+class DataFrameStep(Protocol):
+    """Bulk transformation of the whole frame (vectorized pandas), Decision #3.
+
+    ``execute`` returns the new frame; returning the same object costs nothing. Steps
+    that drop or reorder rows should keep the index labels so that later row errors
+    still carry the row number of the run's input. A step may define a ``name``
+    attribute; otherwise its class name is used.
+    """
+
+    def execute(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:
+        """Transform the entire frame."""
+        ...
+
+
+@runtime_checkable
+class RowTransformStep(Protocol):
+    """Per-row transformation with row-level error tracking, Decision #3.
+
+    ``apply`` gets one row as a dict (a fresh dict per row, which the step may modify)
+    and returns a :class:`StepResult`. To fail a row, return errors or raise
+    :class:`~wdh_domain.errors.DataValidationError`; any other exception is treated as a
+    bug in the step and reported with its traceback.
+    """
+
+    def apply(self, row: Row, context: PipelineContext) -> StepResult:
+        """Transform one row."""
+        ...

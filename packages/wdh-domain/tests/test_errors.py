@@ -1,0 +1,118 @@
+"""Error context (Decision #4): format, typed fields, sanitizing and truncation."""
+
+from __future__ import annotations
+
+import pytest
+
+from wdh_domain import errors
+from wdh_domain._sanitize import is_sensitive_key, sanitize, sanitize_text, truncate
+from wdh_domain.errors import (
+    MAX_INPUT_DATA_CHARS,
+    CleansingRuleError,
+    DataValidationError,
+    ErrorContext,
+    PipelineConfigError,
+    WdhDomainError,
+    render_input_data,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def test_error_message_follows_the_format() -> None:
+    error = DataValidationError(
+        "Input should be a valid integer",
+        operation="ValidateDataTypesStep",
+        domain="annuity",
+        row_number=15,
+        field="amount",
+        input_data={"amount": "abc"},
+    )
+
+    assert str(error) == (
+        "[VALIDATION_ERROR] Input should be a valid integer | Domain: annuity | Row: 15 | "
+        "Field: amount"
+    )
+    assert (error.error_type, error.operation, error.domain) == (
+        "VALIDATION_ERROR",
+        "ValidateDataTypesStep",
+        "annuity",
+    )
+    assert (error.row_number, error.field, error.input_data) == (15, "amount", "{'amount': 'abc'}")
+    assert error.message == "Input should be a valid integer"
+    assert isinstance(error, WdhDomainError)
+
+
+def test_unknown_parts_are_left_out_and_error_type_can_be_overridden() -> None:
+    assert str(WdhDomainError("plain")) == "[DOMAIN_ERROR] plain"
+    assert str(WdhDomainError("x", error_type="CUSTOM", row_number=0)) == "[CUSTOM] x | Row: 0"
+    assert str(ErrorContext(error_type="T", message="m", field="f")) == "[T] m | Field: f"
+
+
+def test_error_context_fields_are_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        ErrorContext("T", "m")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        DataValidationError("m", "annuity")  # type: ignore[call-arg]
+
+
+def test_every_error_is_rooted_in_wdh_domain_error() -> None:
+    exported = [getattr(errors, name) for name in errors.__all__]
+    classes = [c for c in exported if isinstance(c, type) and issubclass(c, Exception)]
+
+    assert len(classes) >= 10
+    assert all(issubclass(c, WdhDomainError) for c in classes)
+    assert issubclass(PipelineConfigError, ValueError)
+    assert issubclass(CleansingRuleError, WdhDomainError)
+
+
+def test_input_data_is_sanitized_and_truncated() -> None:
+    row = {"name": "x" * 2000, "password": "s3cr3t-planted", "nested": {"API-Key": "k-planted"}}
+
+    error = DataValidationError("bad", input_data=row)
+
+    assert error.input_data is not None
+    assert len(error.input_data) == MAX_INPUT_DATA_CHARS
+    assert error.input_data.endswith("...")
+    short = render_input_data({"password": "s3cr3t-planted", "nested": {"API-Key": "k-planted"}})
+    assert short == "{'password': '***', 'nested': {'API-Key': '***'}}"
+    assert render_input_data(None) is None
+    assert render_input_data("plain text") == "plain text"
+
+
+def test_message_masks_url_passwords() -> None:
+    error = WdhDomainError("cannot reach postgresql+psycopg2://user:s3cr3t-planted@host/db")
+
+    assert "s3cr3t-planted" not in str(error)
+    assert "postgresql+psycopg2://user:***@host/db" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("key", "sensitive"),
+    [
+        ("password", True),
+        ("DB_PASSWORD", True),
+        ("api-key", True),
+        ("Auth Token", True),
+        ("client_secret", True),
+        ("DATABASE_URL", True),
+        ("amount", False),
+        ("name", False),
+        (3, False),
+    ],
+)
+def test_sensitive_keys(key: object, sensitive: bool) -> None:
+    assert is_sensitive_key(key) is sensitive
+
+
+def test_sanitize_walks_containers_and_leaves_other_values() -> None:
+    data = {"rows": [{"token": "t"}, ("a", "b")], "n": 1}
+
+    assert sanitize(data) == {"rows": [{"token": "***"}, ["a", "b"]], "n": 1}
+    assert sanitize(5) == 5
+    deep: dict[str, object] = {"a": {"b": {"c": {"d": {"password": "p"}}}}}
+    assert sanitize(deep)["a"]["b"]["c"]["d"] == {"password": "p"}  # depth bound
+    assert sanitize_text("no url here") == "no url here"
+    assert truncate("abcdef", 4) == "a..."
+    assert truncate("abcdef", 2) == "ab"
+    assert truncate("abc", 10) == "abc"

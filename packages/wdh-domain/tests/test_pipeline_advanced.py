@@ -1,0 +1,527 @@
+"""Story 1.10: error modes, threshold, optional steps, retries, metrics, error context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+from structlog.testing import capture_logs
+
+from wdh_domain.errors import DataValidationError, MissingColumnsError
+from wdh_domain.pipelines import (
+    CheckRequiredColumnsStep,
+    Pipeline,
+    PipelineConfig,
+    PipelineConfigError,
+    PipelineContext,
+    PipelineFailedError,
+    RetryConfig,
+    RowIssue,
+    StepResult,
+)
+
+pytestmark = pytest.mark.unit
+
+
+class RejectNegative:
+    """Fails rows with a negative amount; warns about zero amounts."""
+
+    def apply(self, row: dict[str, Any], context: PipelineContext) -> StepResult:
+        if row["amount"] < 0:
+            return StepResult(
+                row=row, errors=[RowIssue("amount must not be negative", field="amount")]
+            )
+        if row["amount"] == 0:
+            return StepResult(row=row, warnings=["amount is zero"])
+        return StepResult(row=row)
+
+
+class RaiseValidation:
+    def apply(self, row: dict[str, Any], context: PipelineContext) -> StepResult:
+        if row["id"] == 2:
+            raise DataValidationError("id 2 is blocked", field="id")
+        return StepResult(row=row)
+
+
+class Buggy:
+    def apply(self, row: dict[str, Any], context: PipelineContext) -> StepResult:
+        if row["id"] == 3:
+            return StepResult(row={**row, "ratio": 1 / 0})
+        return StepResult(row=row)
+
+
+class BrokenFrameStep:
+    def execute(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:
+        raise KeyError("no_such_column")
+
+
+class Tag:
+    def __init__(self, column: str) -> None:
+        self.column = column
+
+    def execute(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:
+        return df.assign(**{self.column: True})
+
+
+class Flaky:
+    """Raises ConnectionError ``failures`` times, then works."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def execute(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionError(f"lookup service unreachable ({self.calls})")
+        return df.assign(enriched=True)
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return pd.DataFrame({"id": [1, 2, 3, 4, 5], "amount": [10.0, -1.0, 0.0, -5.0, 7.0]})
+
+
+def collect(threshold: float = 1.0, **options: Any) -> PipelineConfig:
+    return PipelineConfig(stop_on_error=False, error_threshold=threshold, **options)
+
+
+# ------------------------------------------------------------------ error modes
+
+
+def test_collect_mode_removes_failed_rows_and_continues(frame: pd.DataFrame) -> None:
+    pipeline = Pipeline("p", collect(domain="annuity")).add_step(RejectNegative())
+    pipeline.add_step(Tag("checked"))
+
+    result = pipeline.run(frame)
+
+    assert result.success
+    assert result.output_data["id"].tolist() == [1, 3, 5]
+    assert result.output_data.index.tolist() == [0, 2, 4]
+    assert result.output_data["checked"].all()
+    assert [f.row_number for f in result.failed_rows] == [1, 3]
+    assert result.failed_rows[0].data == {"id": 2, "amount": -1.0}
+    assert result.failed_rows[0].step == "RejectNegative"
+    assert result.errors == [
+        "[VALIDATION_ERROR] amount must not be negative | Domain: annuity | Row: 1 | Field: amount",
+        "[VALIDATION_ERROR] amount must not be negative | Domain: annuity | Row: 3 | Field: amount",
+    ]
+    assert result.warnings == ["[WARNING] amount is zero | Domain: annuity | Row: 2"]
+    assert result.warning_details[0].row_number == 2
+
+
+def test_stop_on_error_stops_at_the_first_failed_row(frame: pd.DataFrame) -> None:
+    tagger = Tag("after")
+    pipeline = Pipeline("p", PipelineConfig(stop_on_error=True))
+    pipeline.add_step(Tag("before")).add_step(RejectNegative()).add_step(tagger)
+
+    with capture_logs() as logs:
+        result = pipeline.run(frame)
+
+    assert not result.success
+    assert result.stopped_at == "RejectNegative"
+    # data as of the last completed step: all five rows, tagged by the first step only
+    assert result.output_data["id"].tolist() == [1, 2, 3, 4, 5]
+    assert "after" not in result.output_data.columns
+    assert [f.row_number for f in result.failed_rows] == [1]
+    assert len(result.errors) == 1
+    assert list(result.metrics.step_metrics) == ["Tag", "RejectNegative"]
+    assert result.metrics.step_metrics["RejectNegative"].status == "stopped"
+    failed = [e for e in logs if e["event"] == "pipeline.step.failed"]
+    assert failed[0]["step_name"] == "RejectNegative"
+    assert failed[0]["reason"] == "row_error"
+    assert logs[-1]["event"] == "pipeline.completed"
+    assert logs[-1]["success"] is False
+    with pytest.raises(PipelineFailedError, match="failed at step 'RejectNegative'"):
+        result.raise_for_status()
+
+
+def test_stop_on_error_stops_at_a_failing_step(frame: pd.DataFrame) -> None:
+    pipeline = Pipeline("p").add_step(Tag("a")).add_step(BrokenFrameStep()).add_step(Tag("b"))
+
+    with capture_logs() as logs:
+        result = pipeline.run(frame)
+
+    assert not result.success
+    assert result.stopped_at == "BrokenFrameStep"
+    assert list(result.output_data.columns) == ["id", "amount", "a"]
+    detail = result.error_details[0]
+    assert detail.error_type == "STEP_ERROR"
+    assert detail.message == "Step 'BrokenFrameStep' raised KeyError: 'no_such_column'"
+    assert detail.traceback is not None
+    assert "in execute" in detail.traceback
+    assert "raise KeyError" in detail.traceback
+    failed = next(e for e in logs if e["event"] == "pipeline.step.failed")
+    assert failed["log_level"] == "error"
+    assert "KeyError" in failed["traceback"]
+    assert result.metrics.step_metrics["BrokenFrameStep"].status == "failed"
+
+
+def test_collect_mode_reports_a_failed_step_and_continues(frame: pd.DataFrame) -> None:
+    pipeline = Pipeline("p", collect()).add_step(BrokenFrameStep()).add_step(Tag("b"))
+
+    result = pipeline.run(frame)
+
+    assert not result.success
+    assert result.stopped_at is None
+    assert result.output_data["b"].all()
+    assert len(result.output_data) == 5
+    assert result.errors[0].startswith("[STEP_ERROR] Step 'BrokenFrameStep' raised KeyError")
+
+
+def test_error_threshold_stops_the_run_naming_step_rate_and_threshold(
+    frame: pd.DataFrame,
+) -> None:
+    pipeline = Pipeline("p", collect(threshold=0.3)).add_step(RejectNegative()).add_step(Tag("t"))
+
+    result = pipeline.run(frame)
+
+    assert not result.success
+    assert result.stopped_at == "RejectNegative"
+    assert result.errors[-1] == (
+        "[ERROR_THRESHOLD_EXCEEDED] Step 'RejectNegative': failed row rate 40.00% "
+        "(2 of 5 input rows) exceeds error_threshold 30.00% | Domain: p"
+    )
+    assert result.output_data["id"].tolist() == [1, 3, 5]
+    assert "t" not in result.output_data.columns
+    assert len(result.output_data) + len(result.failed_rows) == len(frame)
+
+
+def test_error_threshold_at_the_rate_does_not_stop(frame: pd.DataFrame) -> None:
+    result = Pipeline("p", collect(threshold=0.4)).add_step(RejectNegative()).run(frame)
+
+    assert result.success
+    assert result.metrics.rows_failed == 2
+
+
+def test_missing_columns_fail_the_run_with_a_clear_message(frame: pd.DataFrame) -> None:
+    pipeline = Pipeline("p", {"domain": "sample"})
+    pipeline.add_step(CheckRequiredColumnsStep(required_columns=["id", "amount", "date", "name"]))
+
+    result = pipeline.run(frame)
+
+    assert not result.success
+    assert result.errors == [
+        (
+            "[MISSING_COLUMNS] Step 'CheckRequiredColumnsStep' failed: Missing required column(s): "
+            "date, name; columns present: id, amount | Domain: sample | Field: date, name"
+        )
+    ]
+    assert result.error_details[0].traceback is None
+
+
+def test_row_step_raising_data_validation_error_fails_only_that_row(frame: pd.DataFrame) -> None:
+    result = Pipeline("p", collect()).add_step(RaiseValidation()).run(frame)
+
+    assert result.success
+    assert result.output_data["id"].tolist() == [1, 3, 4, 5]
+    context = result.failed_rows[0].errors[0]
+    assert (context.error_type, context.field, context.row_number) == ("VALIDATION_ERROR", "id", 1)
+    assert context.operation == "RaiseValidation"
+    assert context.domain == "p"
+    assert context.input_data == "{'id': 2, 'amount': -1.0}"
+
+
+def test_bug_in_a_row_step_is_reported_with_its_traceback(frame: pd.DataFrame) -> None:
+    with capture_logs() as logs:
+        result = Pipeline("p", collect()).add_step(Buggy()).run(frame)
+
+    assert result.output_data["id"].tolist() == [1, 2, 4, 5]
+    error = result.failed_rows[0].errors[0]
+    assert error.error_type == "STEP_ERROR"
+    assert error.message == "Step 'Buggy' raised ZeroDivisionError: division by zero"
+    assert error.traceback is not None
+    assert "1 / 0" in error.traceback
+    logged = next(e for e in logs if e["event"] == "pipeline.step.row_exceptions")
+    assert logged["row_exceptions"] == 1
+    assert "ZeroDivisionError" in logged["traceback"]
+
+
+def test_dataframe_step_returning_something_else_is_a_step_error(frame: pd.DataFrame) -> None:
+    class ReturnsNone:
+        def execute(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:
+            return None  # type: ignore[return-value]
+
+    result = Pipeline("p").add_step(ReturnsNone()).run(frame)
+
+    assert not result.success
+    assert "returned NoneType, expected a pandas DataFrame" in result.errors[0]
+
+
+def test_row_step_needs_unique_columns() -> None:
+    data = pd.DataFrame([[1, 2]], columns=["a", "a"])
+
+    result = Pipeline("p").add_step(RejectNegative()).run(data)
+
+    assert not result.success
+    assert "needs unique column names; duplicated: a" in result.errors[0]
+
+
+# ------------------------------------------------------------------ optional steps
+
+
+def test_optional_dataframe_step_failure_is_a_warning(frame: pd.DataFrame) -> None:
+    pipeline = Pipeline("p").add_optional_step(BrokenFrameStep()).add_step(Tag("next"))
+
+    with capture_logs() as logs:
+        result = pipeline.run(frame)
+
+    assert result.success
+    assert result.errors == []
+    assert result.output_data["next"].all()
+    assert result.warnings[0].startswith(
+        "[OPTIONAL_STEP_FAILED] Optional step 'BrokenFrameStep' failed and was skipped"
+    )
+    failed = next(e for e in logs if e["event"] == "pipeline.step.failed")
+    assert failed["log_level"] == "warning"
+    assert failed["optional"] is True
+    metrics = result.metrics.step_metrics["BrokenFrameStep"]
+    assert (metrics.status, metrics.warnings_count, metrics.errors_count) == (
+        "optional_failed",
+        1,
+        0,
+    )
+
+
+def test_optional_row_step_that_raises_leaves_the_data_unchanged(frame: pd.DataFrame) -> None:
+    class WarnThenBreak:
+        def apply(self, row: dict[str, Any], context: PipelineContext) -> StepResult:
+            if row["id"] == 4:
+                raise RuntimeError("enrichment service down")
+            return StepResult(row={**row, "amount": 0.0}, warnings=["touched"])
+
+    result = Pipeline("p").add_optional_step(WarnThenBreak()).run(frame)
+
+    assert result.success
+    pd.testing.assert_frame_equal(result.output_data, frame)
+    assert len(result.warnings) == 1
+    assert "enrichment service down" in result.warnings[0]
+
+
+def test_optional_row_step_row_errors_become_warnings(frame: pd.DataFrame) -> None:
+    result = (
+        Pipeline("p")
+        .add_optional_step(RejectNegative())
+        .add_optional_step(RaiseValidation())
+        .run(frame)
+    )
+
+    assert result.success
+    assert result.failed_rows == []
+    assert result.output_data["id"].tolist() == [1, 2, 3, 4, 5]
+    assert len(result.warnings) == 4  # two negatives, one zero, one blocked id
+
+
+# ------------------------------------------------------------------ retries
+
+
+def test_step_with_retry_recovers_from_transient_errors(frame: pd.DataFrame) -> None:
+    sleeps: list[float] = []
+    flaky = Flaky(failures=2)
+    pipeline = Pipeline("p", PipelineConfig(retry_backoff_ms=100), sleep=sleeps.append)
+    pipeline.add_step(flaky, retry=True)
+
+    with capture_logs() as logs:
+        result = pipeline.run(frame)
+
+    assert result.success
+    assert result.output_data["enriched"].all()
+    assert flaky.calls == 3
+    assert sleeps == [0.1, 0.2]
+    attempts = [e for e in logs if e["event"] == "retry.attempt"]
+    assert [a["attempt"] for a in attempts] == [1, 2]
+    assert attempts[0]["operation"] == "p.Flaky"
+    assert attempts[0]["error_type"] == "ConnectionError"
+    assert attempts[0]["execution_id"] == result.execution_id
+
+
+def test_step_retries_exhausted_fail_the_step(frame: pd.DataFrame) -> None:
+    sleeps: list[float] = []
+    flaky = Flaky(failures=10)
+    retry = RetryConfig(max_retries=2, base_delay_s=1.0, retry_on=(ConnectionError,))
+    pipeline = Pipeline("p", sleep=sleeps.append).add_step(flaky, retry=retry)
+
+    result = pipeline.run(frame)
+
+    assert not result.success
+    assert flaky.calls == 3
+    assert sleeps == [1.0, 2.0]
+    assert "ConnectionError: lookup service unreachable (3)" in result.errors[0]
+
+
+def test_row_step_with_retry_retries_each_row(frame: pd.DataFrame) -> None:
+    calls: dict[int, int] = {}
+
+    class FlakyRow:
+        def apply(self, row: dict[str, Any], context: PipelineContext) -> StepResult:
+            calls[row["id"]] = calls.get(row["id"], 0) + 1
+            if calls[row["id"]] == 1:
+                raise TimeoutError("slow lookup")
+            return StepResult(row=row)
+
+    sleeps: list[float] = []
+    result = Pipeline("p", sleep=sleeps.append).add_step(FlakyRow(), retry=True).run(frame)
+
+    assert result.success
+    assert len(result.output_data) == 5
+    assert calls == {1: 2, 2: 2, 3: 2, 4: 2, 5: 2}
+    assert sleeps == [1.0] * 5
+
+
+def test_non_retryable_error_is_not_retried(frame: pd.DataFrame) -> None:
+    sleeps: list[float] = []
+    result = Pipeline("p", sleep=sleeps.append).add_step(BrokenFrameStep(), retry=True).run(frame)
+
+    assert not result.success
+    assert sleeps == []
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def test_per_step_metrics_have_correct_values(frame: pd.DataFrame) -> None:
+    class DropFirst:
+        def execute(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:
+            return df.iloc[1:]
+
+    pipeline = Pipeline("p", collect()).add_step(DropFirst()).add_step(RejectNegative())
+
+    result = pipeline.run(frame)
+
+    drop = result.metrics.step_metrics["DropFirst"]
+    reject = result.metrics.step_metrics["RejectNegative"]
+    assert (drop.rows_in, drop.rows_out, drop.errors_count, drop.step_type) == (
+        5,
+        4,
+        0,
+        "dataframe",
+    )
+    assert (reject.rows_in, reject.rows_out, reject.rows_failed) == (4, 2, 2)
+    assert (reject.errors_count, reject.warnings_count) == (2, 1)
+    assert reject.duration_ms >= 0
+    assert drop.duration_ms >= 0
+    metrics = result.metrics
+    assert (metrics.rows_in, metrics.rows_out, metrics.rows_failed) == (5, 2, 2)
+    assert (metrics.errors_count, metrics.warnings_count) == (2, 1)
+    # row numbers still refer to the run's input after the DataFrame step dropped a row
+    assert [f.row_number for f in result.failed_rows] == [1, 3]
+
+
+# ------------------------------------------------------------------ row numbers
+
+
+def test_row_numbers_follow_reordering_and_relabelling_steps(frame: pd.DataFrame) -> None:
+    class SortDescending:
+        def execute(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:
+            return df.sort_values("id", ascending=False)
+
+    class ResetIndex:
+        def execute(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:
+            return df.reset_index(drop=True)
+
+    pipeline = Pipeline("p", collect()).add_step(SortDescending()).add_step(ResetIndex())
+    pipeline.add_step(RejectNegative())
+
+    result = pipeline.run(frame)
+
+    assert [f.row_number for f in result.failed_rows] == [1, 3]
+    assert [f.data["id"] for f in result.failed_rows] == [2, 4]
+
+
+def test_untraceable_rows_report_no_row_number(frame: pd.DataFrame) -> None:
+    class Explode:
+        def execute(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:
+            return pd.concat([df, df], ignore_index=True)
+
+    with capture_logs() as logs:
+        result = Pipeline("p", collect()).add_step(Explode()).add_step(RejectNegative()).run(frame)
+
+    assert [f.row_number for f in result.failed_rows] == [None] * 4
+    assert result.failed_rows[0].data == {"id": 2, "amount": -1.0}
+    assert "Row:" not in result.errors[0]
+    assert any(e["event"] == "pipeline.row_numbers.untraceable" for e in logs)
+
+
+# ------------------------------------------------------------------ config and context
+
+
+def test_error_context_structure(frame: pd.DataFrame) -> None:
+    data = frame.assign(api_key="s3cr3t-planted")
+    result = Pipeline("p", collect(domain="annuity")).add_step(RejectNegative()).run(data)
+
+    context = result.failed_rows[0].errors[0]
+    assert context.to_dict() == {
+        "error_type": "VALIDATION_ERROR",
+        "message": "amount must not be negative",
+        "operation": "RejectNegative",
+        "domain": "annuity",
+        "row_number": 1,
+        "field": "amount",
+        "input_data": "{'id': 2, 'amount': -1.0, 'api_key': '***'}",
+        "traceback": None,
+    }
+    everything = " ".join(
+        [repr(result), repr(result.failed_rows), *result.errors, str(result.error_details)]
+    )
+    assert "s3cr3t-planted" not in everything
+    assert "'api_key': '***'" in repr(result.failed_rows[0])
+    assert result.failed_rows[0].data["api_key"] == "s3cr3t-planted"  # the data itself is kept
+    assert repr(result).startswith("PipelineResult(pipeline_name='p', execution_id='exec_")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"error_threshold": 1.5}, "error_threshold must be a fraction between 0 and 1, got 1.5"),
+        ({"error_threshold": float("nan")}, "error_threshold must be a fraction"),
+        ({"retry_backoff_ms": -1}, "retry_backoff_ms must be >= 0, got -1"),
+        ({"max_retries": -1}, "max_retries must be >= 0, got -1"),
+    ],
+)
+def test_invalid_pipeline_config_is_rejected(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(PipelineConfigError, match=message):
+        PipelineConfig(**options)
+
+
+def test_config_from_mapping_splits_options_and_settings() -> None:
+    config = PipelineConfig.from_mapping(
+        {"stop_on_error": False, "source_dir": "/data", "settings": {"batch": 5}}
+    )
+
+    assert config.stop_on_error is False
+    assert config.settings == {"batch": 5, "source_dir": "/data"}
+    assert config.retry_config() == RetryConfig(
+        max_retries=3, base_delay_s=1.0, retry_on=(ConnectionError, TimeoutError)
+    )
+
+
+def test_missing_columns_error_without_columns() -> None:
+    error = MissingColumnsError(["id"], [])
+
+    assert str(error) == (
+        "[MISSING_COLUMNS] Missing required column(s): id; columns present: (none) | Field: id"
+    )
+    assert error.missing == ("id",)
+    assert error.present == ()
+
+
+def test_failed_rows_frame_for_quarantine(frame: pd.DataFrame) -> None:
+    result = Pipeline("p", collect()).add_step(RejectNegative()).run(frame)
+    clean = Pipeline("p").run(frame)
+
+    quarantine = result.failed_rows_frame()
+
+    assert quarantine["id"].tolist() == [2, 4]
+    assert quarantine["_row_number"].tolist() == [1, 3]
+    assert quarantine["_step"].tolist() == ["RejectNegative"] * 2
+    assert quarantine["_errors"].iloc[0].startswith("[VALIDATION_ERROR] amount must not")
+    assert list(clean.failed_rows_frame().columns) == [
+        "id",
+        "amount",
+        "_row_number",
+        "_step",
+        "_errors",
+    ]
+    assert result.rows_failed == 2
+    assert result.failed_rows[0].messages == [result.errors[0]]

@@ -1,0 +1,104 @@
+"""Property-based: output rows + failed rows = input rows, order preserved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wdh_domain.pipelines import Pipeline, PipelineConfig, PipelineContext, StepResult
+
+pytestmark = pytest.mark.unit
+
+
+class FailWhere:
+    """Fails rows whose value is in ``bad`` (by error list or by raising)."""
+
+    def __init__(self, bad: frozenset[int], *, raise_instead: bool = False) -> None:
+        self.bad, self.raise_instead = bad, raise_instead
+
+    def apply(self, row: dict[str, Any], context: PipelineContext) -> StepResult:
+        if row["value"] in self.bad:
+            if self.raise_instead:
+                raise RuntimeError("bug")
+            return StepResult(row=row, errors=["bad value"])
+        row["seen"] = row.get("seen", 0) + 1
+        return StepResult(row=row)
+
+
+class DropOdd:
+    def execute(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:
+        return df[df["value"] % 2 == 0]
+
+
+values = st.lists(st.integers(min_value=0, max_value=50), max_size=40)
+bad_sets = st.frozensets(st.integers(min_value=0, max_value=50), max_size=20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=values, bad_first=bad_sets, bad_second=bad_sets, raise_second=st.booleans())
+def test_output_plus_failed_equals_input_in_order(
+    values: list[int], bad_first: frozenset[int], bad_second: frozenset[int], raise_second: bool
+) -> None:
+    df = pd.DataFrame({"value": values, "label": [f"r{i}" for i in range(len(values))]})
+    pipeline = Pipeline("prop", PipelineConfig(stop_on_error=False, error_threshold=1.0))
+    pipeline.add_step(FailWhere(bad_first)).add_step(
+        FailWhere(bad_second, raise_instead=raise_second)
+    )
+
+    result = pipeline.run(df)
+
+    out_labels = result.output_data["label"].tolist() if len(result.output_data) else []
+    assert all(f.row_number is not None for f in result.failed_rows)
+    failed_numbers = [f.row_number or 0 for f in result.failed_rows]
+    assert len(out_labels) + len(failed_numbers) == len(values)
+    # order is preserved in both parts, and together they are exactly the input rows
+    kept_numbers = [int(label[1:]) for label in out_labels]
+    assert kept_numbers == sorted(kept_numbers)
+    assert failed_numbers == sorted(failed_numbers)
+    assert sorted(kept_numbers + failed_numbers) == list(range(len(values)))
+    for failed in result.failed_rows:
+        assert failed.row_number is not None
+        assert failed.data == {"value": values[failed.row_number], "label": f"r{failed.row_number}"}
+    expected_kept = [i for i, v in enumerate(values) if v not in bad_first and v not in bad_second]
+    assert kept_numbers == expected_kept
+    assert result.metrics.rows_out + result.metrics.rows_failed == result.metrics.rows_in
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=values, bad=bad_sets)
+def test_row_numbers_survive_a_filtering_dataframe_step(
+    values: list[int], bad: frozenset[int]
+) -> None:
+    df = pd.DataFrame({"value": values})
+    pipeline = Pipeline("prop", PipelineConfig(stop_on_error=False, error_threshold=1.0))
+    pipeline.add_step(DropOdd()).add_step(FailWhere(bad))
+
+    result = pipeline.run(df)
+
+    even = [i for i, v in enumerate(values) if v % 2 == 0]
+    failed = [f.row_number for f in result.failed_rows]
+    assert failed == [i for i in even if values[i] in bad]
+    assert result.output_data.index.tolist() == [i for i in even if values[i] not in bad]
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=values, bad=bad_sets)
+def test_stop_on_error_keeps_the_frame_of_the_last_completed_step(
+    values: list[int], bad: frozenset[int]
+) -> None:
+    df = pd.DataFrame({"value": values})
+
+    result = Pipeline("prop").add_step(FailWhere(bad)).run(df)
+
+    first_bad = next((i for i, v in enumerate(values) if v in bad), None)
+    if first_bad is None:
+        assert result.success
+        assert result.output_data["value"].tolist() == values
+    else:
+        assert not result.success
+        assert [f.row_number for f in result.failed_rows] == [first_bad]
+        assert result.output_data["value"].tolist() == values
