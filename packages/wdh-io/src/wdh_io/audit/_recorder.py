@@ -1,0 +1,263 @@
+"""The audit trail of pipeline runs: ``pipeline_executions`` and ``data_quality_metrics``.
+
+Every call runs in a transaction of its own and commits at once, unless a
+``connection`` is passed, in which case it joins that connection's transaction (to
+commit the audit row together with the loads it describes). So a run whose load
+fails and rolls back still leaves its ``running`` row and, after :meth:`complete_run`,
+a ``failed`` one.
+
+Times come from the database clock (``clock_timestamp()``), so ``duration_ms`` is right
+even when the caller's clock is not and even when start and completion share one
+transaction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Final, Literal
+
+from sqlalchemy import Connection, Engine, cast, func, literal, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.types import BigInteger
+from structlog import get_logger
+
+from wdh_io.database._errors import translate_database_error
+from wdh_io.errors import DatabaseError, DataValidationError
+from wdh_io.schema import data_quality_metrics, pipeline_executions
+from wdh_logging import redact_text
+
+__all__ = ["MAX_ERROR_MESSAGE_LENGTH", "AuditRecorder", "FinalStatus"]
+
+_log = get_logger(__name__)
+
+#: ``error_message`` is cut to this many characters (a traceback is not an audit record).
+MAX_ERROR_MESSAGE_LENGTH: Final = 4000
+
+_TRUNCATED: Final = " …[truncated]"
+_NAME_LIMIT: Final = 100  # execution_id, pipeline_name, domain, metric_name: VARCHAR(100)
+
+FinalStatus = Literal["success", "failed"]
+
+
+def _check_name(field: str, value: str, table: str) -> None:
+    if not value:
+        raise DataValidationError(f"{field} must not be empty", table=table, column=field)
+    if len(value) > _NAME_LIMIT:
+        raise DataValidationError(
+            f"{field} is {len(value)} characters long, the limit is {_NAME_LIMIT}",
+            table=table,
+            column=field,
+        )
+
+
+def _check_count(field: str, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or value < 0):
+        raise DataValidationError(
+            f"{field} must be a non-negative integer, got {value!r}",
+            table=pipeline_executions.name,
+            column=field,
+        )
+
+
+def _clean_error_message(message: str | None) -> str | None:
+    if message is None:
+        return None
+    cleaned = redact_text(message).replace("\x00", "")
+    if len(cleaned) > MAX_ERROR_MESSAGE_LENGTH:
+        cleaned = cleaned[: MAX_ERROR_MESSAGE_LENGTH - len(_TRUNCATED)] + _TRUNCATED
+    return cleaned
+
+
+class AuditRecorder:
+    """Writes the audit rows of pipeline runs through *engine*.
+
+    Example::
+
+        audit = AuditRecorder(engine)
+        audit.start_run(execution_id=run_id, pipeline_name="sample", input_file_path=path)
+        ...
+        audit.complete_run(execution_id=run_id, status="success", rows_input=10, rows_output=10)
+        audit.record_metrics(execution_id=run_id, domain="sample", metrics={"error_rate": 0.0})
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def __repr__(self) -> str:
+        return f"AuditRecorder(engine={self._engine!r})"
+
+    @contextmanager
+    def _transaction(self, connection: Connection | None) -> Iterator[Connection]:
+        if connection is not None:
+            yield connection
+            return
+        with self._engine.begin() as own:
+            yield own
+
+    def start_run(
+        self,
+        *,
+        execution_id: str,
+        pipeline_name: str,
+        input_file_path: str | None = None,
+        connection: Connection | None = None,
+    ) -> None:
+        """Insert the run's ``running`` row (``started_at`` = now).
+
+        Raises:
+            DataValidationError: an id or name is empty or longer than 100 characters.
+            ConstraintViolationError: a run with this execution id is already recorded.
+            DatabaseError: (subclasses) the database failed; nothing was written.
+        """
+        table = pipeline_executions.name
+        _check_name("execution_id", execution_id, table)
+        _check_name("pipeline_name", pipeline_name, table)
+        statement = pipeline_executions.insert().values(
+            execution_id=execution_id,
+            pipeline_name=pipeline_name,
+            status="running",
+            started_at=func.clock_timestamp(),
+            input_file_path=input_file_path,
+        )
+        try:
+            with self._transaction(connection) as conn:
+                conn.execute(statement)
+        except sa_exc.SQLAlchemyError as exc:
+            raise translate_database_error(
+                exc, action=f"record the start of run {execution_id!r}", table=table
+            ) from exc
+        _log.info("audit.run.started", execution_id=execution_id, pipeline_name=pipeline_name)
+
+    def complete_run(
+        self,
+        *,
+        execution_id: str,
+        status: FinalStatus,
+        rows_input: int | None = None,
+        rows_output: int | None = None,
+        rows_failed: int | None = None,
+        error_message: str | None = None,
+        connection: Connection | None = None,
+    ) -> None:
+        """Set the run's final *status*, ``completed_at``, ``duration_ms`` and counts.
+
+        *error_message* is stored with secrets (URL passwords, ``password=...``) masked,
+        NUL bytes removed and cut to :data:`MAX_ERROR_MESSAGE_LENGTH` characters. Only a
+        ``running`` row is completed: completing a run twice is an error.
+
+        Raises:
+            ValueError: *status* is not ``"success"`` or ``"failed"``.
+            DataValidationError: a count is negative.
+            DatabaseError: no ``running`` row has this execution id, or the database failed.
+        """
+        if status not in ("success", "failed"):
+            raise ValueError(f"status must be 'success' or 'failed', got {status!r}")
+        for field, value in (
+            ("rows_input", rows_input),
+            ("rows_output", rows_output),
+            ("rows_failed", rows_failed),
+        ):
+            _check_count(field, value)
+        table = pipeline_executions.name
+        now = func.clock_timestamp()
+        elapsed_ms = func.floor(
+            func.extract("epoch", now - pipeline_executions.c.started_at) * literal(1000)
+        )
+        statement = (
+            update(pipeline_executions)
+            .where(
+                pipeline_executions.c.execution_id == execution_id,
+                pipeline_executions.c.status == "running",
+            )
+            .values(
+                status=status,
+                completed_at=now,
+                duration_ms=func.greatest(cast(elapsed_ms, BigInteger), 0),
+                rows_input=rows_input,
+                rows_output=rows_output,
+                rows_failed=rows_failed,
+                error_message=_clean_error_message(error_message),
+            )
+        )
+        try:
+            with self._transaction(connection) as conn:
+                updated = conn.execute(statement).rowcount
+        except sa_exc.SQLAlchemyError as exc:
+            raise translate_database_error(
+                exc, action=f"record the end of run {execution_id!r}", table=table
+            ) from exc
+        if updated != 1:
+            raise DatabaseError(
+                f"no running execution {execution_id!r} to complete "
+                "(never started, or already completed)",
+                table=table,
+            )
+        _log.info("audit.run.completed", execution_id=execution_id, status=status)
+
+    def record_metrics(
+        self,
+        *,
+        execution_id: str,
+        domain: str,
+        metrics: Mapping[str, float | int],
+        connection: Connection | None = None,
+    ) -> None:
+        """Store one ``data_quality_metrics`` row per metric of the run.
+
+        Recording a metric again for the same run and domain replaces its value (a
+        retried step does not double-count). An empty mapping writes nothing. NaN is
+        stored as NULL (no value); infinity is refused.
+
+        Raises:
+            DataValidationError: a name is empty or too long, or a value is not a finite
+                number.
+            ConstraintViolationError: no run with this execution id is recorded.
+            DatabaseError: the database failed; none of the metrics was written.
+        """
+        table = data_quality_metrics.name
+        _check_name("domain", domain, table)
+        rows = []
+        for name, value in metrics.items():
+            _check_name("metric_name", name, table)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise DataValidationError(
+                    f"metric {name!r} is not a number: {type(value).__name__}",
+                    table=table,
+                    column="metric_value",
+                )
+            if isinstance(value, float) and math.isinf(value):
+                raise DataValidationError(
+                    f"metric {name!r} is infinite", table=table, column="metric_value"
+                )
+            stored = None if isinstance(value, float) and math.isnan(value) else value
+            rows.append(
+                {
+                    "execution_id": execution_id,
+                    "domain": domain,
+                    "metric_name": name,
+                    "metric_value": stored,
+                }
+            )
+        if not rows:
+            return
+        insert = pg_insert(data_quality_metrics).values(rows)
+        statement = insert.on_conflict_do_update(
+            constraint="uq_data_quality_metrics_execution_id_domain_metric_name",
+            set_={
+                "metric_value": insert.excluded.metric_value,
+                "recorded_at": func.clock_timestamp(),
+            },
+        )
+        try:
+            with self._transaction(connection) as conn:
+                conn.execute(statement)
+        except sa_exc.SQLAlchemyError as exc:
+            raise translate_database_error(
+                exc, action=f"record the metrics of run {execution_id!r}", table=table
+            ) from exc
+        _log.info(
+            "audit.metrics.recorded", execution_id=execution_id, domain=domain, count=len(rows)
+        )

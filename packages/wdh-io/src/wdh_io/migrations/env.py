@@ -1,0 +1,113 @@
+"""Alembic environment: where the database URL comes from and how migrations run.
+
+The URL (a secret) is never stored in ``alembic.ini``. In order of precedence:
+
+1. ``config.attributes["connection"]`` — a SQLAlchemy ``Connection`` or ``Engine``
+   handed over by a caller (pytest-alembic, tests);
+2. ``config.attributes["url"]`` — a ``sqlalchemy.URL`` set by
+   :func:`wdh_io.database.upgrade_database` / ``downgrade_database``;
+3. ``-x url=...`` on the command line;
+4. :func:`wdh_io.database.resolve_database_url` — ``DATABASE_URL`` from the settings,
+   or in ``dev`` with none set the embedded PostgreSQL under ``./.wdh/pgdata``.
+
+Online runs take a transaction-scoped advisory lock first, so two processes migrating
+the same database at once (say, a webserver and a run worker on a fresh embedded
+database) run one after the other instead of both creating the same tables. The whole
+upgrade runs in one transaction: PostgreSQL DDL is transactional, so a failing
+revision leaves the database at the revision it started from.
+
+Logging is configured from ``alembic.ini`` only when Alembic runs from its command
+line; programmatic callers keep their own logging setup.
+"""
+
+from __future__ import annotations
+
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import URL, Connection, Engine, create_engine, make_url, pool, text
+
+from wdh_io.schema import metadata
+
+# Any fixed 64-bit number, the same in every process that migrates this schema.
+_MIGRATION_LOCK_ID = 0x57_44_48_5F_4D_49_47  # "WDH_MIG"
+
+config = context.config
+
+if config.config_file_name is not None and config.cmd_opts is not None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = metadata
+
+
+def _explicit_url() -> URL | None:
+    """The URL given by a programmatic caller or ``-x url=...``, if any."""
+    given = config.attributes.get("url")
+    if given is not None:
+        return make_url(given)
+    x_url = context.get_x_argument(as_dictionary=True).get("url")
+    if x_url:
+        return make_url(x_url)
+    return None
+
+
+def _configure(connection: Connection | None = None, url: URL | None = None) -> None:
+    context.configure(
+        connection=connection,
+        url=url,
+        target_metadata=target_metadata,
+        compare_type=True,
+        compare_server_default=True,
+        literal_binds=connection is None,
+        dialect_opts={"paramstyle": "named"} if connection is None else {},
+    )
+
+
+def run_migrations_offline() -> None:
+    """Emit the SQL to stdout (``alembic upgrade head --sql``); no database is touched."""
+    url = _explicit_url() or make_url("postgresql+psycopg2://")
+    _configure(url=url)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run_on(connection: Connection) -> None:
+    _configure(connection=connection)
+    with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:lock_id)"), {"lock_id": _MIGRATION_LOCK_ID}
+            )
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    """Run the migrations against a live database."""
+    connectable = config.attributes.get("connection")
+    if isinstance(connectable, Connection):
+        _run_on(connectable)
+        return
+    if isinstance(connectable, Engine):
+        with connectable.connect() as connection:
+            _run_on(connection)
+        return
+
+    url = _explicit_url()
+    if url is None:
+        # Imported here: resolving may start the embedded database, which only an
+        # online run without an explicit URL needs.
+        from wdh_io.database import resolve_database_url  # noqa: PLC0415
+
+        url = resolve_database_url()
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            _run_on(connection)
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,206 @@
+"""AuditRecorder on a migrated PostgreSQL database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import URL, create_engine, text
+
+from wdh_io.audit import MAX_ERROR_MESSAGE_LENGTH, AuditRecorder
+from wdh_io.errors import (
+    ConnectionLostError,
+    ConstraintViolationError,
+    DatabaseError,
+    DataValidationError,
+)
+
+pytestmark = pytest.mark.integration
+
+PLANTED = "s3cr3t-planted"
+
+
+@pytest.fixture
+def engine(migrated_database_url: URL) -> Iterator[sa.Engine]:
+    engine = create_engine(migrated_database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _rows(engine: sa.Engine, sql: str) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(text(sql)).mappings())
+
+
+def test_a_successful_run_is_recorded(engine: sa.Engine) -> None:
+    audit = AuditRecorder(engine)
+    audit.start_run(execution_id="exec_1", pipeline_name="sample", input_file_path="in.csv")
+    [running] = _rows(engine, "SELECT * FROM pipeline_executions")
+    assert running["status"] == "running"
+    assert running["completed_at"] is None
+    assert running["started_at"].tzinfo is not None
+    audit.complete_run(
+        execution_id="exec_1", status="success", rows_input=10, rows_output=9, rows_failed=1
+    )
+    [done] = _rows(engine, "SELECT * FROM pipeline_executions")
+    assert done["status"] == "success"
+    assert (done["rows_input"], done["rows_output"], done["rows_failed"]) == (10, 9, 1)
+    assert done["completed_at"] >= done["started_at"]
+    assert done["duration_ms"] >= 0
+    assert done["input_file_path"] == "in.csv"
+    assert done["error_message"] is None
+
+
+def _failing_load(engine: sa.Engine) -> None:
+    with engine.begin() as conn:  # the load's own transaction, rolled back
+        conn.execute(text("INSERT INTO sample_data (record_id) VALUES (1)"))
+
+
+def test_a_failed_load_still_leaves_a_failed_row(engine: sa.Engine) -> None:
+    audit = AuditRecorder(engine)
+    audit.start_run(execution_id="exec_f", pipeline_name="sample")
+    with pytest.raises(sa.exc.IntegrityError):
+        _failing_load(engine)
+    audit.complete_run(
+        execution_id="exec_f",
+        status="failed",
+        error_message=f"connect to postgresql://app:{PLANTED}@db/wdh failed\x00 " + "x" * 9000,
+    )
+    [row] = _rows(engine, "SELECT status, error_message FROM pipeline_executions")
+    assert row["status"] == "failed"
+    assert PLANTED not in row["error_message"]
+    assert "\x00" not in row["error_message"]
+    assert len(row["error_message"]) == MAX_ERROR_MESSAGE_LENGTH
+    assert row["error_message"].endswith("[truncated]")
+    assert _rows(engine, "SELECT count(*) AS n FROM sample_data") == [{"n": 0}]
+
+
+def test_calls_can_join_the_callers_transaction(engine: sa.Engine) -> None:
+    audit = AuditRecorder(engine)
+
+    def run_then_fail() -> None:
+        with engine.begin() as conn:
+            audit.start_run(execution_id="exec_tx", pipeline_name="sample", connection=conn)
+            audit.complete_run(execution_id="exec_tx", status="success", connection=conn)
+            raise RuntimeError("roll it all back")
+
+    with pytest.raises(RuntimeError):
+        run_then_fail()
+    assert _rows(engine, "SELECT count(*) AS n FROM pipeline_executions") == [{"n": 0}]
+    with engine.begin() as conn:
+        audit.start_run(execution_id="exec_tx", pipeline_name="sample", connection=conn)
+        audit.complete_run(execution_id="exec_tx", status="success", connection=conn)
+    assert _rows(engine, "SELECT status FROM pipeline_executions") == [{"status": "success"}]
+
+
+def test_metrics_are_recorded_and_replaced(engine: sa.Engine) -> None:
+    audit = AuditRecorder(engine)
+    audit.start_run(execution_id="exec_m", pipeline_name="sample")
+    audit.record_metrics(
+        execution_id="exec_m",
+        domain="sample",
+        metrics={"rows_input": 10, "error_rate": 0.25, "step_ms.clean": 1.5, "nan": float("nan")},
+    )
+    audit.record_metrics(execution_id="exec_m", domain="sample", metrics={"error_rate": 0.5})
+    audit.record_metrics(execution_id="exec_m", domain="sample", metrics={})
+    rows = _rows(
+        engine,
+        "SELECT metric_name, metric_value FROM data_quality_metrics ORDER BY metric_name",
+    )
+    assert [(r["metric_name"], r["metric_value"]) for r in rows] == [
+        ("error_rate", 0.5),
+        ("nan", None),
+        ("rows_input", 10),
+        ("step_ms.clean", 1.5),
+    ]
+
+
+def test_duplicate_start_is_a_constraint_violation(engine: sa.Engine) -> None:
+    audit = AuditRecorder(engine)
+    audit.start_run(execution_id="exec_d", pipeline_name="sample")
+    with pytest.raises(ConstraintViolationError) as caught:
+        audit.start_run(execution_id="exec_d", pipeline_name="other")
+    message = str(caught.value)
+    assert "could not record the start of run 'exec_d'" in message
+    assert "table: pipeline_executions" in message
+    assert "sqlstate: 23505" in message
+    assert "Key (" not in message  # the DETAIL line (row values) is not repeated
+    assert _rows(engine, "SELECT pipeline_name FROM pipeline_executions") == [
+        {"pipeline_name": "sample"}
+    ]
+
+
+def test_completing_an_unknown_or_finished_run_fails(engine: sa.Engine) -> None:
+    audit = AuditRecorder(engine)
+    with pytest.raises(DatabaseError, match="no running execution 'nope'"):
+        audit.complete_run(execution_id="nope", status="success")
+    audit.start_run(execution_id="exec_2x", pipeline_name="sample")
+    audit.complete_run(execution_id="exec_2x", status="failed")
+    with pytest.raises(DatabaseError, match="no running execution 'exec_2x'"):
+        audit.complete_run(execution_id="exec_2x", status="success")
+    assert _rows(engine, "SELECT status FROM pipeline_executions") == [{"status": "failed"}]
+
+
+def test_metrics_for_an_unknown_run_write_nothing(engine: sa.Engine) -> None:
+    audit = AuditRecorder(engine)
+    with pytest.raises(ConstraintViolationError, match="foreign key") as caught:
+        audit.record_metrics(execution_id="ghost", domain="sample", metrics={"a": 1, "b": 2})
+    assert "table: data_quality_metrics" in str(caught.value)
+    assert _rows(engine, "SELECT count(*) AS n FROM data_quality_metrics") == [{"n": 0}]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"metrics": {"x" * 101: 1}}, "metric_name is 101 characters long, the limit is 100"),
+        ({"metrics": {"inf": float("inf")}}, "metric 'inf' is infinite"),
+        ({"metrics": {"s": "1"}}, "metric 's' is not a number: str"),
+        ({"metrics": {"b": True}}, "metric 'b' is not a number: bool"),
+        ({"domain": ""}, "domain must not be empty"),
+    ],
+)
+def test_bad_metrics_are_refused_before_writing(
+    engine: sa.Engine, kwargs: dict[str, Any], expected: str
+) -> None:
+    audit = AuditRecorder(engine)
+    audit.start_run(execution_id="exec_b", pipeline_name="sample")
+    arguments: dict[str, Any] = {"execution_id": "exec_b", "domain": "sample", "metrics": {"ok": 1}}
+    arguments.update(kwargs)
+    with pytest.raises(DataValidationError, match=expected):
+        audit.record_metrics(**arguments)
+    assert _rows(engine, "SELECT count(*) AS n FROM data_quality_metrics") == [{"n": 0}]
+
+
+def test_bad_arguments_are_refused(engine: sa.Engine) -> None:
+    audit = AuditRecorder(engine)
+    with pytest.raises(DataValidationError, match="execution_id is 101 characters long"):
+        audit.start_run(execution_id="e" * 101, pipeline_name="sample")
+    audit.start_run(execution_id="exec_c", pipeline_name="sample")
+    with pytest.raises(DataValidationError, match="rows_failed must be a non-negative integer"):
+        audit.complete_run(execution_id="exec_c", status="success", rows_failed=-1)
+    with pytest.raises(ValueError, match="status must be 'success' or 'failed'"):
+        audit.complete_run(execution_id="exec_c", status="running")  # type: ignore[arg-type]
+    assert _rows(engine, "SELECT status FROM pipeline_executions") == [{"status": "running"}]
+
+
+def test_missing_tables_and_lost_servers_are_database_errors(
+    database_url: URL, migrated_database_url: URL
+) -> None:
+    bare = create_engine(database_url)  # not migrated: no audit tables
+    try:
+        with pytest.raises(DatabaseError, match='relation "pipeline_executions" does not exist'):
+            AuditRecorder(bare).start_run(execution_id="e", pipeline_name="p")
+    finally:
+        bare.dispose()
+    unreachable = create_engine(migrated_database_url.set(username="wdh_nobody", password=PLANTED))
+    try:
+        with pytest.raises(ConnectionLostError) as caught:
+            AuditRecorder(unreachable).start_run(execution_id="e", pipeline_name="p")
+        assert PLANTED not in str(caught.value)
+        assert "could not record the start of run 'e'" in str(caught.value)
+    finally:
+        unreachable.dispose()

@@ -1,0 +1,149 @@
+"""The embedded development PostgreSQL and the choice of database URL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import URL, create_engine, inspect, text
+from structlog.testing import capture_logs
+
+from wdh_io.database import (
+    current_revision,
+    head_revision,
+    resolve_database_url,
+    start_embedded_database,
+    stop_embedded_database,
+)
+from wdh_io.errors import DatabaseError
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class FakeSettings:
+    database_url: SecretStr | None
+    environment: str
+
+
+@pytest.fixture(scope="module")
+def pgdata(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One embedded server for the module (started by the first test that uses it)."""
+    directory = tmp_path_factory.mktemp("embedded") / "pgdata"
+    yield directory
+    stop_embedded_database(directory)
+
+
+def _server_identity(url: URL) -> tuple[str, str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT current_setting('data_directory'), pg_postmaster_start_time()::text")
+            ).one()
+            return str(row[0]), str(row[1])
+    finally:
+        engine.dispose()
+
+
+def test_started_migrated_reused_and_logged(pgdata: Path) -> None:
+    with capture_logs() as logs:
+        url = start_embedded_database(pgdata)
+    assert url.password is None
+    assert current_revision(url) == head_revision()
+    engine = create_engine(url)
+    try:
+        assert "sample_data" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    [ready] = [event for event in logs if event["event"] == "database.embedded.ready"]
+    assert ready["directory"] == str(pgdata.resolve())
+    assert ready["migrated"] is True
+    again = start_embedded_database(pgdata)
+    assert again == url
+    assert _server_identity(again) == _server_identity(url)
+
+
+def test_a_data_directory_too_long_for_a_unix_socket_works(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "pgdata"
+    deep.parent.mkdir(parents=True)
+    assert len(str(deep / ".s.PGSQL.5432")) > 107
+    try:
+        url = start_embedded_database(deep, migrate=False)
+        assert _server_identity(url)[0] == str(deep.resolve())
+    finally:
+        stop_embedded_database(deep)
+
+
+def _result_line(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    for line in process.stdout:  # structlog's default output goes to stdout too
+        if line.startswith("RESULT "):
+            return line.removeprefix("RESULT ").strip()
+    return ""
+
+
+def test_two_processes_starting_at_once_share_one_server(tmp_path: Path) -> None:
+    pgdata = tmp_path / "shared"
+    script = textwrap.dedent(
+        """
+        import sys
+        from sqlalchemy import create_engine, text
+        from wdh_io.database import start_embedded_database
+        url = start_embedded_database(sys.argv[1])
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            print("RESULT", conn.execute(text(
+                "SELECT current_setting('data_directory') || ' ' || pg_postmaster_start_time()"
+                " || ' ' || (SELECT version_num FROM alembic_version)"
+            )).scalar_one(), flush=True)
+        engine.dispose()
+        sys.stdin.read()  # hold the server until the test has heard from both processes
+        """
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(pgdata)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        lines = [_result_line(p) for p in processes]
+    finally:
+        outputs = [p.communicate(timeout=60) for p in processes]
+    assert all(p.returncode == 0 for p in processes), [err for _, err in outputs]
+    assert len(lines) == 2
+    assert lines[0] == lines[1], lines
+    assert lines[0].endswith(head_revision())
+
+
+def test_configured_url_wins_and_is_not_echoed_when_malformed(tmp_path: Path) -> None:
+    settings = FakeSettings(SecretStr("postgresql+psycopg2://u:pw@db.example/wdh"), "prod")
+    url = resolve_database_url(settings, embedded_directory=tmp_path / "never")
+    assert (url.host, url.database, url.password) == ("db.example", "wdh", "pw")
+    assert not (tmp_path / "never").exists()
+    with pytest.raises(DatabaseError, match="malformed") as caught:
+        resolve_database_url(FakeSettings(SecretStr("nonsense s3cr3t-planted"), "dev"))
+    assert "s3cr3t-planted" not in str(caught.value)
+
+
+@pytest.mark.parametrize("environment", ["staging", "prod"])
+def test_outside_dev_no_url_is_an_error(tmp_path: Path, environment: str) -> None:
+    with pytest.raises(DatabaseError, match=f"environment is '{environment}'"):
+        resolve_database_url(FakeSettings(None, environment), embedded_directory=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_dev_without_url_uses_the_embedded_database(pgdata: Path) -> None:
+    url = resolve_database_url(FakeSettings(None, "dev"), embedded_directory=pgdata)
+    assert current_revision(url) == head_revision()
