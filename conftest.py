@@ -21,9 +21,11 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -32,6 +34,9 @@ from pytest_postgresql.config import get_config
 from pytest_postgresql.executors import NoopExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy.engine import URL
+
+if TYPE_CHECKING:
+    import coverage
 
 _CONNECT_TIMEOUT_S = 3
 
@@ -106,7 +111,7 @@ def wdh_pg_proc(request: pytest.FixtureRequest) -> Iterator[NoopExecutor]:
 postgresql = factories.postgresql("wdh_pg_proc")
 
 
-def sqlalchemy_url(connection: psycopg.Connection[object], driver: str = "psycopg2") -> URL:
+def sqlalchemy_url(connection: psycopg.Connection[Any], driver: str = "psycopg2") -> URL:
     """The SQLAlchemy URL of the database a psycopg connection is connected to."""
     info = connection.info
     host = info.host
@@ -129,6 +134,124 @@ def sqlalchemy_url(connection: psycopg.Connection[object], driver: str = "psycop
 
 
 @pytest.fixture
-def database_url(postgresql: psycopg.Connection[object]) -> URL:
+def database_url(postgresql: psycopg.Connection[Any]) -> URL:
     """SQLAlchemy URL (psycopg2 driver) of this test's own fresh database."""
     return sqlalchemy_url(postgresql)
+
+
+# --- Coverage per package, reported as warnings (never failures) ----------------------
+#
+# Measured in memory (no .coverage file), so several pytest sessions in one checkout do
+# not combine or delete each other's data. `source` and `branch` come from
+# [tool.coverage.run] in the root pyproject. Stands down when pytest-cov's --cov is given
+# (two tracers cannot run at once), with --no-wdh-coverage, or with WDH_COVERAGE=0.
+# WDH_COVERAGE_XML=<path> also writes a Cobertura XML report (CI uploads it).
+
+COVERAGE_TARGETS: dict[str, float | None] = {
+    "wdh_domain": 90.0,
+    "wdh_logging": 90.0,
+    "wdh_config": 90.0,
+    "wdh_io": 70.0,
+    "wdh_orchestration": 60.0,
+    "wdh_orchestrator": None,  # the Dagster code location: reported, no target
+}
+_COVERAGE_KEY: pytest.StashKey[coverage.Coverage] = pytest.StashKey()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--no-wdh-coverage",
+        action="store_true",
+        help="do not measure per-package coverage (see COVERAGE_TARGETS in conftest.py)",
+    )
+
+
+def _start_coverage() -> coverage.Coverage | None:
+    """Start measuring as this conftest is imported -- before any other conftest.
+
+    pytest imports the conftest.py files on the command-line paths (which may import
+    wdh_* packages) before any pytest_configure hook runs, so starting later would miss
+    their import-time lines. Hence the decision is taken from sys.argv and the environment.
+    """
+    argv = sys.argv[1:]
+    if (
+        os.environ.get("WDH_COVERAGE") == "0"
+        or "--no-wdh-coverage" in argv
+        or any(arg == "--cov" or arg.startswith("--cov=") for arg in argv)
+    ):
+        return None
+    import coverage
+
+    cov = coverage.Coverage(
+        data_file=None, config_file=str(Path(__file__).with_name("pyproject.toml"))
+    )
+    cov.start()
+    return cov
+
+
+_coverage = _start_coverage()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _coverage is None:
+        return
+    if config.getoption("--no-wdh-coverage") or config.getoption("cov_source", default=None):
+        _coverage.stop()  # pytest.main(...) callers: the options are only known now
+        return
+    config.stash[_COVERAGE_KEY] = _coverage
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    cov = config.stash.get(_COVERAGE_KEY, None)
+    if cov is not None:
+        cov.stop()  # idempotent; covers sessions that ended before the summary
+
+
+def _is_full_run(config: pytest.Config) -> bool:
+    """True when the session ran the default test paths without selecting a subset."""
+    explicit = [arg for arg in config.args if arg not in config.getini("testpaths")]
+    narrowed = any(
+        config.getoption(option, default=None) for option in ("keyword", "markexpr", "lf")
+    )
+    return not explicit and not narrowed
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    cov = config.stash.get(_COVERAGE_KEY, None)
+    if cov is None:
+        return
+    import io
+
+    import coverage
+
+    cov.stop()
+    full = _is_full_run(config)
+    write = terminalreporter.write_line
+    terminalreporter.section("coverage per package (below target: warning, not failure)")
+    below: list[str] = []
+    for package, target in COVERAGE_TARGETS.items():
+        try:
+            percent = cov.report(include=[f"*/{package}/*"], file=io.StringIO())
+        except coverage.exceptions.NoDataError:
+            write(f"{package:<20} not measured")
+            continue
+        goal = "" if target is None else f"  (target {target:.0f} %)"
+        line = f"{package:<20} {percent:5.1f} %{goal}"
+        if target is not None and percent < target and full:
+            below.append(f"{package} {percent:.1f} % < {target:.0f} %")
+            write(f"{line}  WARNING: below target", yellow=True, bold=True)
+        else:
+            write(line)
+    if not full:
+        write("(a subset of the tests ran: targets not checked)")
+    for warning in below:
+        write(f"WARNING: coverage {warning}", yellow=True, bold=True)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            write(f"::warning title=coverage below target::{warning}")
+    xml_path = os.environ.get("WDH_COVERAGE_XML")
+    if xml_path:
+        cov.xml_report(outfile=xml_path)
+        write(f"coverage XML written to {xml_path}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import pytest
 from sqlalchemy import create_engine, text
@@ -11,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("attempt", [1, 2])
-def test_each_test_gets_a_fresh_database(postgresql: psycopg.Connection[object], attempt: int) -> None:
+def test_each_test_gets_a_fresh_database(postgresql: psycopg.Connection[Any], attempt: int) -> None:
     """Run twice: the table the first run leaves behind must not exist in the second."""
     with postgresql.cursor() as cur:
         cur.execute("SELECT to_regclass('public.isolation_marker') IS NULL")
@@ -24,7 +26,7 @@ def test_each_test_gets_a_fresh_database(postgresql: psycopg.Connection[object],
 
 
 def test_database_url_reaches_the_same_database(
-    postgresql: psycopg.Connection[object], database_url: URL
+    postgresql: psycopg.Connection[Any], database_url: URL
 ) -> None:
     with postgresql.cursor() as cur:
         cur.execute("CREATE TABLE reached (x int)")
@@ -32,7 +34,10 @@ def test_database_url_reaches_the_same_database(
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT current_database()")).scalar_one() == postgresql.info.dbname
+            assert (
+                conn.execute(text("SELECT current_database()")).scalar_one()
+                == postgresql.info.dbname
+            )
             assert conn.execute(text("SELECT count(*) FROM reached")).scalar_one() == 0
             version = conn.execute(text("SHOW server_version_num")).scalar_one()
             assert int(version) >= 150000
