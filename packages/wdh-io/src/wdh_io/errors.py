@@ -12,6 +12,7 @@ at fault.
 from __future__ import annotations
 
 __all__ = [
+    "CommitOutcomeUnknownError",
     "ConnectionLostError",
     "ConstraintViolationError",
     "DataValidationError",
@@ -92,6 +93,12 @@ class TransientDatabaseError(DatabaseError):
 
 class ConnectionLostError(TransientDatabaseError):
     """The connection was lost or could not be opened."""
+
+
+class CommitOutcomeUnknownError(DatabaseError):
+    """The connection failed while COMMIT was in flight: the transaction may or may not
+    have been committed. Deliberately *not* transient, so it is never retried blindly;
+    check the target table before loading the same rows again."""
 
 
 class MigrationError(DatabaseError):

@@ -1,0 +1,479 @@
+"""``WarehouseLoader``: all-or-nothing DataFrame loads into PostgreSQL (or SQLite).
+
+One call of :meth:`WarehouseLoader.load_dataframe` is one transaction: reflect the table
+(cached), project the frame onto its columns, validate and normalise the values, write
+them by ``COPY`` (PostgreSQL, psycopg2) or by batched Core ``INSERT`` (any dialect), and
+commit — or roll everything back and raise one :class:`~wdh_io.errors.DatabaseError`.
+Transient failures (connection lost, serialization failure, deadlock) re-run the whole
+transaction with backoff; nothing else is retried, and a failure *during* COMMIT raises
+:class:`~wdh_io.errors.CommitOutcomeUnknownError` instead of being retried blindly.
+
+Several loads (and the audit row, through ``tx.connection``) share one transaction with
+``with loader.transaction() as tx:``; ``loader.run_in_transaction(func)`` does the same
+and retries ``func`` as a whole on transient errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+import pandas as pd
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import URL, Connection, Engine, RootTransaction
+
+from wdh_domain.pipelines import RetryConfig
+from wdh_io.database._engine import create_engine
+from wdh_io.errors import CommitOutcomeUnknownError, DatabaseError, WdhIoError
+from wdh_io.loader._copy import copy_append, copy_upsert, supports_copy
+from wdh_io.loader._generic import generic_append, generic_upsert, supports_upsert
+from wdh_io.loader._projection import Catalog, project
+from wdh_io.loader._result import LoadMethod, LoadResult
+from wdh_io.loader._retry import DEFAULT_RETRY, run_with_retry
+from wdh_io.loader._translate import is_disconnect, translate
+from wdh_io.loader._values import prepare_frame
+
+__all__ = ["LoadTransaction", "WarehouseLoader"]
+
+T = TypeVar("T")
+
+_logger = structlog.get_logger(__name__)
+
+
+class LoadTransaction:
+    """Loads that commit or roll back together; made by :meth:`WarehouseLoader.transaction`.
+
+    ``connection`` is the transaction's SQLAlchemy connection, for writing other rows
+    (an audit record) in the same transaction. After a failed load the transaction can
+    only roll back: leaving the ``with`` block normally then raises instead of committing.
+    """
+
+    def __init__(self, loader: WarehouseLoader, connection: Connection) -> None:
+        self._loader = loader
+        self.connection = connection
+        self.failed: DatabaseError | None = None
+
+    def load_dataframe(
+        self,
+        df: pd.DataFrame,
+        table: str,
+        schema: str = "public",
+        upsert_keys: Sequence[str] | None = None,
+    ) -> LoadResult:
+        """Load ``df`` inside this transaction (see :meth:`WarehouseLoader.load_dataframe`)."""
+        if self.failed is not None:
+            raise DatabaseError(
+                "an earlier load in this transaction failed; it can only roll back",
+                table=table,
+                schema=schema,
+            )
+        started = time.perf_counter()
+        log = _logger.bind(table=table, schema=schema, in_transaction=True)
+        log.info("database.load.started", rows=len(df), method=self._loader.method)
+        try:
+            result = self._loader._load_on(self.connection, df, table, schema, upsert_keys)
+        except DatabaseError as exc:
+            self.failed = exc
+            self._loader._log_failure(log, exc, started, rows=len(df))
+            raise
+        result = dataclasses.replace(result, duration_ms=_elapsed_ms(started))
+        self._loader._log_success(log, result)
+        return result
+
+
+class WarehouseLoader:
+    """Transactional DataFrame loading over one pooled SQLAlchemy engine.
+
+    ``engine_or_url``: an :class:`~sqlalchemy.engine.Engine` (shared, never disposed by
+    the loader) or a URL (the loader creates its own engine of ``pool_size`` connections
+    and disposes it in :meth:`dispose` / on leaving ``with loader:``).
+    ``batch_size``: rows per INSERT batch on the generic path; on both paths the unit in
+    which errors and ``LoadResult.batches`` are counted.
+    ``retry``: backoff for transient failures (its ``retry_on`` is ignored: only
+    :class:`~wdh_io.errors.TransientDatabaseError` is ever retried).
+    ``method``: ``"copy"`` (PostgreSQL with psycopg2 only), ``"generic"`` or ``"auto"``
+    (COPY where available).
+    """
+
+    def __init__(
+        self,
+        engine_or_url: Engine | str | URL,
+        *,
+        pool_size: int = 10,
+        batch_size: int = 1000,
+        retry: RetryConfig | None = None,
+        method: Literal["auto", "copy", "generic"] = "auto",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if isinstance(engine_or_url, Engine):
+            self._engine = engine_or_url
+            self._owns_engine = False
+        else:
+            self._engine = create_engine(engine_or_url, pool_size=pool_size)
+            self._owns_engine = True
+        dialect = self._engine.dialect
+        resolved: LoadMethod
+        if method == "auto":
+            resolved = "copy" if supports_copy(dialect) else "generic"
+        elif method == "copy":
+            if not supports_copy(dialect):
+                raise ValueError(
+                    f"method='copy' needs PostgreSQL through psycopg2, not {dialect.name}"
+                    f"+{dialect.driver}"
+                )
+            resolved = "copy"
+        elif method == "generic":
+            resolved = "generic"
+        else:
+            raise ValueError(f"method must be 'auto', 'copy' or 'generic', not {method!r}")
+        self._method: LoadMethod = resolved
+        self._batch_size = batch_size
+        self._retry = dataclasses.replace(retry or DEFAULT_RETRY, retry_on=())
+        self._sleep = sleep
+        self._catalog = Catalog()
+        password = self._engine.url.password
+        self._secrets: tuple[str, ...] = (str(password),) if password else ()
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def engine(self) -> Engine:
+        """The engine the loader writes through."""
+        return self._engine
+
+    @property
+    def method(self) -> LoadMethod:
+        """The load path in use: ``"copy"`` or ``"generic"``."""
+        return self._method
+
+    @property
+    def batch_size(self) -> int:
+        """Rows per batch."""
+        return self._batch_size
+
+    def __repr__(self) -> str:
+        return (
+            f"WarehouseLoader(url={self._engine.url!r}, method={self._method!r}, "
+            f"batch_size={self._batch_size})"
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def dispose(self) -> None:
+        """Close the pool if the loader created the engine; forget reflected tables."""
+        self._catalog.clear()
+        if self._owns_engine:
+            self._engine.dispose()
+
+    def __enter__(self) -> WarehouseLoader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.dispose()
+
+    def clear_cache(self) -> None:
+        """Forget reflected tables (after a migration changed a table this loader used)."""
+        self._catalog.clear()
+
+    # ------------------------------------------------------------------ projection
+
+    def get_allowed_columns(self, table: str, schema: str = "public") -> list[str]:
+        """The table's column names, in table order, by (cached) reflection.
+
+        Raises :class:`~wdh_io.errors.TableNotFoundError` for an unknown table or schema.
+        """
+        return self._with_connection(
+            lambda conn: self._catalog.describe(conn, table, schema).column_names
+        )
+
+    def project_columns(self, df: pd.DataFrame, table: str, schema: str = "public") -> pd.DataFrame:
+        """``df`` restricted to the table's columns (in table order).
+
+        Logs ``column_projection.many_removed`` when more than five columns are dropped;
+        raises :class:`~wdh_io.errors.DataValidationError` when none matches.
+        """
+        info = self._with_connection(lambda conn: self._catalog.describe(conn, table, schema))
+        projected, _, _ = project(df, info, table=table, schema=schema)
+        return projected
+
+    # ------------------------------------------------------------------ loading
+
+    def load_dataframe(
+        self,
+        df: pd.DataFrame,
+        table: str,
+        schema: str = "public",
+        upsert_keys: Sequence[str] | None = None,
+    ) -> LoadResult:
+        """Write ``df`` into ``schema.table`` in one transaction; all rows or none.
+
+        Without ``upsert_keys`` the rows are appended. With them, rows whose key exists
+        are updated (every other loaded column is overwritten) and the rest inserted;
+        the keys need a unique constraint, must be present and non-NULL in every row,
+        and must not repeat within ``df`` (rejected, naming the rows, whatever the batch
+        boundaries). An empty ``df`` writes nothing and returns zero counts.
+
+        Raises a :class:`~wdh_io.errors.DatabaseError` subclass naming table, column,
+        batch or row; nothing of the call is committed.
+        """
+        started = time.perf_counter()
+        log = _logger.bind(table=table, schema=schema)
+        log.info(
+            "database.load.started",
+            rows=len(df),
+            method=self._method,
+            upsert=bool(upsert_keys),
+        )
+
+        def attempt() -> LoadResult:
+            return self._in_transaction(
+                lambda conn: self._load_on(conn, df, table, schema, upsert_keys),
+                table=table,
+                schema=schema,
+            )
+
+        try:
+            result = run_with_retry(
+                attempt,
+                self._retry,
+                operation=f"load {schema}.{table}",
+                sleep=self._sleep,
+                logger=log,
+            )
+        except DatabaseError as exc:
+            self._log_failure(log, exc, started, rows=len(df))
+            raise
+        result = dataclasses.replace(result, duration_ms=_elapsed_ms(started))
+        self._log_success(log, result)
+        return result
+
+    @contextmanager
+    def transaction(self) -> Iterator[LoadTransaction]:
+        """One transaction for several loads (and any statement on ``tx.connection``).
+
+        Commits when the block ends normally, rolls back when it raises. Not retried
+        (a ``with`` block cannot be re-run): use :meth:`run_in_transaction` for that.
+        """
+        connection = self._connect()
+        try:
+            transaction = connection.begin()
+            tx = LoadTransaction(self, connection)
+            try:
+                yield tx
+            except sa.exc.DBAPIError as exc:
+                _rollback_quietly(transaction)
+                raise self._translate(exc, table=None, schema=None) from exc
+            except BaseException:
+                _rollback_quietly(transaction)
+                raise
+            if tx.failed is not None:
+                _rollback_quietly(transaction)
+                raise DatabaseError(
+                    "transaction rolled back because a load in it failed "
+                    f"({type(tx.failed).__name__})",
+                    table=tx.failed.table,
+                    schema=tx.failed.schema,
+                ) from tx.failed
+            self._commit(transaction, table=None, schema=None)
+        finally:
+            connection.close()
+
+    def run_in_transaction(
+        self, func: Callable[[LoadTransaction], T], *, operation: str = "transaction"
+    ) -> T:
+        """Run ``func(tx)`` in one transaction and commit; re-run it all on transient errors.
+
+        ``func`` must be safe to run again from the start (it is, when it only writes
+        through ``tx``: a failed attempt leaves nothing behind).
+        """
+
+        def attempt() -> T:
+            with self.transaction() as tx:
+                return func(tx)
+
+        return run_with_retry(attempt, self._retry, operation=operation, sleep=self._sleep)
+
+    # ------------------------------------------------------------------ internals
+
+    def _translate(
+        self, exc: BaseException, *, table: str | None, schema: str | None
+    ) -> DatabaseError:
+        return translate(
+            exc,
+            table=table,
+            schema=schema,
+            dialect=self._engine.dialect,
+            secrets=self._secrets,
+            action="database error",
+        )
+
+    def _connect(self) -> Connection:
+        try:
+            return self._engine.connect()
+        except sa.exc.DBAPIError as exc:
+            raise self._translate(exc, table=None, schema=None) from exc
+
+    def _with_connection(self, func: Callable[[Connection], T]) -> T:
+        with self._connect() as connection:
+            return func(connection)
+
+    def _commit(
+        self, transaction: RootTransaction, *, table: str | None, schema: str | None
+    ) -> None:
+        try:
+            transaction.commit()
+        except sa.exc.DBAPIError as exc:
+            if is_disconnect(exc, self._engine.dialect):
+                raise CommitOutcomeUnknownError(
+                    "connection lost during COMMIT: the rows may or may not have been "
+                    "committed; check the table before loading them again",
+                    table=table,
+                    schema=schema,
+                ) from exc
+            raise translate(
+                exc,
+                table=table,
+                schema=schema,
+                dialect=self._engine.dialect,
+                secrets=self._secrets,
+                action="commit failed",
+            ) from exc
+
+    def _in_transaction(
+        self, func: Callable[[Connection], T], *, table: str | None, schema: str | None
+    ) -> T:
+        connection = self._connect()
+        try:
+            transaction = connection.begin()
+            try:
+                value = func(connection)
+            except BaseException:
+                _rollback_quietly(transaction)
+                raise
+            self._commit(transaction, table=table, schema=schema)
+            return value
+        finally:
+            connection.close()
+
+    def _load_on(
+        self,
+        connection: Connection,
+        df: pd.DataFrame,
+        table: str,
+        schema: str,
+        upsert_keys: Sequence[str] | None,
+    ) -> LoadResult:
+        """Load ``df`` on ``connection`` inside its open transaction; no commit."""
+        keys = tuple(upsert_keys or ())
+        if upsert_keys is not None and not keys:
+            raise ValueError("upsert_keys must name at least one column (or be None)")
+        if keys and not supports_upsert(connection.dialect.name):
+            raise DatabaseError(
+                f"upserts are not supported on {connection.dialect.name}",
+                table=table,
+                schema=schema,
+            )
+        info = self._catalog.describe(connection, table, schema)
+        projected, specs, dropped = project(df, info, table=table, schema=schema, upsert_keys=keys)
+        prepared = prepare_frame(projected, specs, table=table, schema=schema, upsert_keys=keys)
+        rows = len(prepared)
+        inserted = updated = 0
+        if rows:
+            context: dict[str, Any] = {
+                "table": table,
+                "schema": schema,
+                "secrets": self._secrets,
+                "batch_size": self._batch_size,  # locates COPY errors by line
+            }
+            try:
+                if self._method == "copy":
+                    if keys:
+                        inserted, updated = copy_upsert(
+                            connection, info, specs, prepared, keys, error_context=context
+                        )
+                    else:
+                        inserted = copy_append(
+                            connection, info, specs, prepared, error_context=context
+                        )
+                elif keys:
+                    inserted, updated = generic_upsert(
+                        connection,
+                        info,
+                        specs,
+                        prepared,
+                        keys,
+                        batch_size=self._batch_size,
+                        error_context=context,
+                    )
+                else:
+                    inserted = generic_append(
+                        connection,
+                        info,
+                        specs,
+                        prepared,
+                        batch_size=self._batch_size,
+                        error_context=context,
+                    )
+            except sa.exc.DBAPIError as exc:  # anything the paths did not translate
+                raise self._translate(exc, table=table, schema=schema) from exc
+        return LoadResult(
+            table=table,
+            schema=schema,
+            rows_inserted=inserted,
+            rows_updated=updated,
+            duration_ms=0.0,
+            columns_dropped=dropped,
+            method=self._method,
+            batches=math.ceil(rows / self._batch_size),
+        )
+
+    def _log_success(self, log: Any, result: LoadResult) -> None:
+        log.info(
+            "database.load.completed",
+            rows=result.rows_written,
+            rows_inserted=result.rows_inserted,
+            rows_updated=result.rows_updated,
+            batches=result.batches,
+            duration_ms=result.duration_ms,
+            method=result.method,
+            columns_dropped=list(result.columns_dropped),
+        )
+
+    def _log_failure(self, log: Any, exc: WdhIoError, started: float, *, rows: int) -> None:
+        log.error(
+            "database.load.failed",
+            rows=rows,
+            batches=math.ceil(rows / self._batch_size),
+            error_type=type(exc).__name__,
+            error=str(exc),
+            batch=getattr(exc, "batch", None),
+            row=getattr(exc, "row", None),
+            duration_ms=_elapsed_ms(started),
+            method=self._method,
+        )
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000.0, 3)
+
+
+def _rollback_quietly(transaction: RootTransaction) -> None:
+    """Roll back; a dead connection has nothing left to roll back, so errors are moot."""
+    try:
+        if transaction.is_active:
+            transaction.rollback()
+    except sa.exc.DBAPIError:
+        _logger.debug("database.rollback.failed")

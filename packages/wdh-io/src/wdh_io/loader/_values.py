@@ -1,0 +1,388 @@
+"""Value preparation shared by both load paths: validate once, convert for each path.
+
+``prepare_frame`` checks the projected frame against the target columns and normalises it,
+so that the COPY path and the generic path see the same values and fail on the same rows:
+
+* NaN, NaT, None and ``pd.NA`` are NULL;
+* text must not contain NUL bytes (PostgreSQL cannot store them) and must fit ``varchar(n)``;
+* floats must be finite (infinity is rejected for every column kind);
+* integer columns get whole numbers inside the column's range (a float column holding
+  ``3.0`` is fine, ``3.5`` is an error instead of PostgreSQL's silent rounding);
+* ``numeric(p, s)`` values must fit the column's integer digits;
+* timestamps mean one instant whatever the session ``TimeZone``: naive values are UTC;
+  for ``timestamp without time zone`` columns tz-aware values are converted to UTC wall
+  time, for ``timestamptz`` columns naive values are marked UTC.
+
+Row numbers in messages are 0-based positions in the frame (``df.iloc[row]``); a message
+names the column and the first offending row, never a value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import enum
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+
+from wdh_io.errors import DataValidationError
+
+__all__ = [
+    "ColumnKind",
+    "ColumnSpec",
+    "column_spec",
+    "prepare_frame",
+    "python_rows",
+    "to_arrow",
+]
+
+_MAX_ROWS_LISTED = 10
+
+
+class ColumnKind(enum.Enum):
+    """What the loader needs to know about a target column's type."""
+
+    INTEGER = "integer"
+    FLOAT = "float"
+    NUMERIC = "numeric"
+    BOOLEAN = "boolean"
+    TEXT = "text"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+    TIMESTAMPTZ = "timestamptz"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """A reflected target column: name, kind, nullability and size limits."""
+
+    name: str
+    kind: ColumnKind
+    nullable: bool
+    max_length: int | None = None
+    int_range: tuple[int, int] | None = None
+    #: ``10 ** (precision - scale)`` for ``numeric(p, s)``: values must be below it.
+    numeric_limit: int | None = None
+
+
+def column_spec(column: sa.Column[Any], dialect_name: str) -> ColumnSpec:  # noqa: PLR0911
+    """Classify a reflected column."""
+    type_ = column.type
+    nullable = bool(column.nullable)
+    name = str(column.name)
+    if isinstance(type_, sa.Integer):
+        bits = 64
+        if dialect_name != "sqlite":  # SQLite integers are always 64-bit
+            if isinstance(type_, sa.SmallInteger):
+                bits = 16
+            elif not isinstance(type_, sa.BigInteger):
+                bits = 32
+        bound = 2 ** (bits - 1)
+        return ColumnSpec(name, ColumnKind.INTEGER, nullable, int_range=(-bound, bound - 1))
+    if isinstance(type_, sa.Float):
+        return ColumnSpec(name, ColumnKind.FLOAT, nullable)
+    if isinstance(type_, sa.Numeric):
+        limit = None
+        if type_.precision is not None:
+            limit = 10 ** (type_.precision - (type_.scale or 0))
+        return ColumnSpec(name, ColumnKind.NUMERIC, nullable, numeric_limit=limit)
+    if isinstance(type_, sa.Boolean):
+        return ColumnSpec(name, ColumnKind.BOOLEAN, nullable)
+    if isinstance(type_, sa.DateTime):
+        kind = ColumnKind.TIMESTAMPTZ if type_.timezone else ColumnKind.TIMESTAMP
+        return ColumnSpec(name, kind, nullable)
+    if isinstance(type_, sa.Date):
+        return ColumnSpec(name, ColumnKind.DATE, nullable)
+    if isinstance(type_, sa.String):
+        return ColumnSpec(name, ColumnKind.TEXT, nullable, max_length=type_.length)
+    return ColumnSpec(name, ColumnKind.OTHER, nullable)
+
+
+class _Where:
+    """Where a frame lives, for error messages."""
+
+    def __init__(self, table: str, schema: str | None) -> None:
+        self.table = table
+        self.schema = schema
+
+    def fail(self, message: str, *, column: str | None, positions: np.ndarray[Any, Any]) -> None:
+        first = int(positions[0])
+        count = len(positions)
+        if count > 1:
+            message = f"{message} ({count} rows, first shown)"
+        raise DataValidationError(
+            message, table=self.table, schema=self.schema, column=column, row=first
+        )
+
+
+def _positions(mask: pd.Series | np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    values = mask.to_numpy(dtype=bool, na_value=False) if isinstance(mask, pd.Series) else mask
+    return np.flatnonzero(values)
+
+
+def _is_float_dtype(series: pd.Series) -> bool:
+    return pd.api.types.is_float_dtype(series.dtype)
+
+
+def _is_text_dtype(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.StringDtype)
+
+
+def _object_positions(series: pd.Series, predicate: Any) -> np.ndarray[Any, Any]:
+    flags = np.fromiter((predicate(v) for v in series.array), dtype=bool, count=len(series))
+    return np.flatnonzero(flags)
+
+
+def _is_infinite(value: object) -> bool:
+    if isinstance(value, float | np.floating):
+        return math.isinf(value)
+    if isinstance(value, decimal.Decimal):
+        return value.is_infinite()
+    return False
+
+
+def _has_nul(value: object) -> bool:
+    return isinstance(value, str) and "\x00" in value
+
+
+def _check_common(series: pd.Series, name: str, where: _Where) -> None:
+    """Checks that hold for every column kind: no infinity, no NUL byte."""
+    if _is_float_dtype(series):
+        bad = _positions(series.isin([np.inf, -np.inf]))
+        if len(bad):
+            where.fail("infinity cannot be stored", column=name, positions=bad)
+    elif _is_text_dtype(series):
+        bad = _positions(series.str.contains("\x00", regex=False))
+        if len(bad):
+            where.fail("text contains a NUL byte (\\x00)", column=name, positions=bad)
+    elif series.dtype == object:
+        bad = _object_positions(series, _is_infinite)
+        if len(bad):
+            where.fail("infinity cannot be stored", column=name, positions=bad)
+        bad = _object_positions(series, _has_nul)
+        if len(bad):
+            where.fail("text contains a NUL byte (\\x00)", column=name, positions=bad)
+
+
+def _check_text(series: pd.Series, spec: ColumnSpec, where: _Where) -> None:
+    limit = spec.max_length
+    if limit is None:
+        return
+    if _is_text_dtype(series):
+        bad = _positions(series.str.len() > limit)
+    elif series.dtype == object:
+        bad = _object_positions(series, lambda v: isinstance(v, str) and len(v) > limit)
+    else:
+        return
+    if len(bad):
+        where.fail(
+            f"text longer than the column's {limit} characters", column=spec.name, positions=bad
+        )
+
+
+def _to_integer(series: pd.Series, spec: ColumnSpec, where: _Where) -> pd.Series:
+    if _is_float_dtype(series):
+        values = series.astype("Float64")
+        bad = _positions(values.notna() & (values != values.round()))
+        if len(bad):
+            where.fail("not a whole number for an integer column", column=spec.name, positions=bad)
+        series = values.astype("Int64")
+    if spec.int_range is None:
+        return series
+    low, high = spec.int_range
+    if pd.api.types.is_integer_dtype(series.dtype):
+        bad = _positions((series < low) | (series > high))
+    elif series.dtype == object:
+        bad = _object_positions(
+            series,
+            lambda v: isinstance(v, int | np.integer) and not low <= int(v) <= high,
+        )
+    else:
+        return series
+    if len(bad):
+        where.fail(
+            f"integer out of range for the column ({low} to {high})",
+            column=spec.name,
+            positions=bad,
+        )
+    return series
+
+
+def _check_numeric(series: pd.Series, spec: ColumnSpec, where: _Where) -> None:
+    limit = spec.numeric_limit
+    if limit is None:
+        return
+    if _is_float_dtype(series) or pd.api.types.is_integer_dtype(series.dtype):
+        bad = _positions(series.abs() >= limit)
+    elif series.dtype == object:
+
+        def too_big(value: object) -> bool:
+            if isinstance(value, decimal.Decimal | int | float | np.number) and not isinstance(
+                value, bool
+            ):
+                number = decimal.Decimal(str(value))
+                return number.is_finite() and abs(number) >= limit
+            return False
+
+        bad = _object_positions(series, too_big)
+    else:
+        return
+    if len(bad):
+        where.fail(
+            f"numeric value too large for the column (must be below {limit} in magnitude)",
+            column=spec.name,
+            positions=bad,
+        )
+
+
+def _normalise_timestamps(series: pd.Series, spec: ColumnSpec) -> pd.Series:
+    if not isinstance(series.dtype, pd.DatetimeTZDtype | np.dtypes.DateTime64DType):
+        return series
+    aware = isinstance(series.dtype, pd.DatetimeTZDtype)
+    if spec.kind is ColumnKind.TIMESTAMPTZ:
+        series = series.dt.tz_convert("UTC") if aware else series.dt.tz_localize("UTC")
+    elif spec.kind is ColumnKind.TIMESTAMP and aware:
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    if series.dt.unit == "ns":  # PostgreSQL stores microseconds; cut the same way on both paths
+        series = series.dt.floor("us").dt.as_unit("us")
+    return series
+
+
+def _check_upsert_keys(frame: pd.DataFrame, keys: Sequence[str], where: _Where) -> None:
+    for key in keys:
+        bad = _positions(frame[key].isna())
+        if len(bad):
+            where.fail("upsert key is empty (NULL)", column=key, positions=bad)
+    duplicated = frame.duplicated(subset=list(keys), keep=False)
+    positions = _positions(duplicated)
+    if len(positions):
+        listed = ", ".join(str(int(p)) for p in positions[:_MAX_ROWS_LISTED])
+        more = "" if len(positions) <= _MAX_ROWS_LISTED else ", …"
+        raise DataValidationError(
+            f"duplicate upsert keys within one load: rows {listed}{more} share a key "
+            f"(columns {', '.join(keys)}); each key may appear once per call",
+            table=where.table,
+            schema=where.schema,
+            column=keys[0] if len(keys) == 1 else None,
+            row=int(positions[0]),
+        )
+
+
+def prepare_frame(
+    frame: pd.DataFrame,
+    specs: Sequence[ColumnSpec],
+    *,
+    table: str,
+    schema: str | None,
+    upsert_keys: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Validate ``frame`` (already projected onto ``specs``) and return it normalised.
+
+    Raises :class:`~wdh_io.errors.DataValidationError` naming the column and first
+    offending row. Columns that need no change are shared with ``frame`` (no copy).
+    """
+    where = _Where(table, schema)
+    changed: dict[str, pd.Series] = {}
+    for spec in specs:
+        original = frame[spec.name]
+        series = original
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            series = series.astype(series.cat.categories.dtype)
+        _check_common(series, spec.name, where)
+        if spec.kind is ColumnKind.TEXT:
+            _check_text(series, spec, where)
+        elif spec.kind is ColumnKind.INTEGER:
+            series = _to_integer(series, spec, where)
+        elif spec.kind is ColumnKind.NUMERIC:
+            _check_numeric(series, spec, where)
+        elif spec.kind in (ColumnKind.TIMESTAMP, ColumnKind.TIMESTAMPTZ, ColumnKind.DATE):
+            series = _normalise_timestamps(series, spec)
+        if series is not original:
+            changed[spec.name] = series
+    prepared = frame.assign(**changed) if changed else frame
+    if upsert_keys:
+        _check_upsert_keys(prepared, upsert_keys, where)
+    return prepared
+
+
+# --------------------------------------------------------------------------- generic path
+
+
+def _python_value(value: object, kind: ColumnKind) -> object:  # noqa: PLR0911
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        moment = value.to_pydatetime()
+        return moment.date() if kind is ColumnKind.DATE else moment
+    if isinstance(value, np.generic):
+        if isinstance(value, np.floating) and math.isnan(value):
+            return None
+        if isinstance(value, np.datetime64 | np.timedelta64):
+            if np.isnat(value):
+                return None
+            return pd.Timestamp(value).to_pydatetime()  # type: ignore[arg-type]
+        return value.item()
+    if kind is ColumnKind.DATE and isinstance(value, dt.datetime):
+        return value.date()
+    return value
+
+
+def python_rows(
+    frame: pd.DataFrame, specs: Sequence[ColumnSpec], start: int, stop: int
+) -> list[dict[str, Any]]:
+    """Rows ``start:stop`` of a prepared frame as dicts of plain Python values (NULL = None)."""
+    block = frame.iloc[start:stop]
+    columns: list[Iterable[object]] = []
+    for spec in specs:
+        kind = spec.kind
+        values = block[spec.name].astype(object).tolist()
+        columns.append([_python_value(v, kind) for v in values])
+    names = [spec.name for spec in specs]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+# --------------------------------------------------------------------------- COPY path
+
+
+def _arrow_column(series: pd.Series, spec: ColumnSpec) -> pa.Array | pa.ChunkedArray:
+    try:
+        array = pa.array(series, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        # Mixed Python objects: send their text form; PostgreSQL parses it per column type.
+        texts = [
+            None if (v := _python_value(raw, spec.kind)) is None else str(v)
+            for raw in series.astype(object).tolist()
+        ]
+        return pa.array(texts, type=pa.large_string())
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    if pa.types.is_timestamp(array.type):
+        if spec.kind is ColumnKind.DATE:
+            array = array.cast(pa.date32(), safe=False)
+        elif array.type.tz is not None:
+            # Prepared timestamptz values are UTC. Arrow's CSV writer is ~40x slower for
+            # tz-aware timestamps, so they are written as UTC wall time; the COPY path
+            # sets the transaction's TimeZone to UTC while it streams them.
+            array = array.cast(pa.timestamp(array.type.unit))
+    return array
+
+
+def to_arrow(frame: pd.DataFrame, specs: Sequence[ColumnSpec]) -> pa.Table:
+    """A prepared frame (or a slice of it) as an Arrow table in ``specs`` order.
+
+    Timestamps come out without a zone, as UTC wall time: read them with the session
+    ``TimeZone`` set to UTC.
+    """
+    return pa.table(
+        {f"c{i}": _arrow_column(frame[spec.name], spec) for i, spec in enumerate(specs)}
+    )
