@@ -1,0 +1,104 @@
+"""Dagster metadata of the sample ops: the figures the run page shows for each step."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import pandas as pd
+from dagster import MetadataValue
+
+from wdh_domain.pipelines import FailedRow, PipelineResult
+from wdh_io.loader import LoadResult
+from wdh_logging import sanitize_for_logging
+
+__all__ = [
+    "PREVIEW_ROWS",
+    "failures_preview",
+    "load_metadata",
+    "read_metadata",
+    "validation_metadata",
+]
+
+PREVIEW_ROWS: Final = 10
+"""How many failed rows the preview shows (the audit metrics count all of them)."""
+
+_MAX_ERRORS_CHARS: Final = 400
+_MAX_VALUES_CHARS: Final = 160
+
+
+def read_metadata(df: pd.DataFrame, path: str) -> dict[str, Any]:
+    """Rows and columns read from *path*."""
+    return {
+        "path": MetadataValue.path(path),
+        "rows_read": len(df),
+        "columns": MetadataValue.text(", ".join(map(str, df.columns))),
+    }
+
+
+def validation_metadata(result: PipelineResult) -> dict[str, Any]:
+    """Rows read, valid and failed, the validation time and a preview of the failures."""
+    metrics = result.metrics
+    return {
+        "rows_read": metrics.rows_in,
+        "rows_valid": metrics.rows_out,
+        "rows_failed": result.rows_failed,
+        "duration_ms": MetadataValue.float(float(metrics.duration_ms)),
+        "failed_rows_preview": MetadataValue.md(failures_preview(result.failed_rows)),
+        "pipeline_execution_id": MetadataValue.text(result.execution_id),
+    }
+
+
+def load_metadata(result: LoadResult) -> dict[str, Any]:
+    """Rows inserted and updated, the load time and how the loader wrote them."""
+    return {
+        "table": MetadataValue.text(f"{result.schema}.{result.table}"),
+        "rows_inserted": result.rows_inserted,
+        "rows_updated": result.rows_updated,
+        "duration_ms": MetadataValue.float(float(result.duration_ms)),
+        "method": MetadataValue.text(str(result.method)),
+        "batches": result.batches,
+        "columns_dropped": MetadataValue.text(", ".join(result.columns_dropped) or "none"),
+    }
+
+
+def failures_preview(failed: Sequence[FailedRow], limit: int = PREVIEW_ROWS) -> str:
+    """A Markdown table of the first *limit* failed rows.
+
+    ``row`` is the row's 0-based position in the input, as in the errors' ``Row: N``;
+    ``csv line`` is the line of the file it was read from (the header is line 1), assuming
+    one line per record.
+    """
+    if not failed:
+        return "No failed rows."
+    lines = [
+        "| row | csv line | step | errors | values |",
+        "| --: | --: | --- | --- | --- |",
+    ]
+    for row in failed[:limit]:
+        position = "?" if row.row_number is None else str(row.row_number)
+        line = "?" if row.row_number is None else str(row.row_number + 2)
+        lines.append(
+            f"| {position} | {line} | {_cell(row.step, 60)} "
+            f"| {_cell('; '.join(row.messages), _MAX_ERRORS_CHARS)} "
+            f"| {_cell(_values(row.data), _MAX_VALUES_CHARS)} |"
+        )
+    if len(failed) > limit:
+        lines.append(f"\n… and {len(failed) - limit} more failed rows.")
+    return "\n".join(lines)
+
+
+def _values(data: Mapping[str, Any]) -> str:
+    clean = sanitize_for_logging({k: None if _missing(v) else v for k, v in data.items()})
+    return ", ".join(f"{key}={value!r}" for key, value in clean.items())
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _cell(text: str, limit: int) -> str:
+    # A pipe or a newline would break the Markdown table.
+    flat = text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

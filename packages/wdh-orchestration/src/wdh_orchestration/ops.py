@@ -1,0 +1,89 @@
+"""The sample job's ops: thin wrappers that delegate to ``wdh_io`` and ``wdh_domain``.
+
+Each op reports its figures as Dagster metadata (shown on the run page) and logs through
+structlog (shown in the run's event log). Failures other than transient database errors
+are not retried (see ``_failures``).
+"""
+
+# No ``from __future__ import annotations`` here: Dagster reads the ops' parameter
+# annotations at decoration time to find their config, resources and inputs.
+import pandas as pd
+import structlog
+from dagster import Config, OpExecutionContext, op
+from pydantic import Field
+
+from wdh_io.loader import LoadResult
+from wdh_io.readers import read_csv
+from wdh_orchestration._load import load_and_complete
+from wdh_orchestration._metadata import load_metadata, read_metadata, validation_metadata
+from wdh_orchestration._scope import op_scope
+from wdh_orchestration._validation import (
+    ValidatedRows,
+    build_sample_pipeline,
+    quality_metrics,
+    validate_rows,
+)
+from wdh_orchestration.resources import WarehouseResource
+from wdh_orchestration.sample import SAMPLE_DOMAIN, sample_csv_path
+
+__all__ = ["ReadCsvConfig", "load_to_db_op", "read_csv_op", "validate_op"]
+
+_log = structlog.get_logger(__name__)
+
+
+class ReadCsvConfig(Config):
+    """Which file ``read_csv_op`` reads."""
+
+    path: str = Field(
+        default=str(sample_csv_path()),
+        description="CSV file to read (default: the sample shipped with wdh-orchestration)",
+    )
+    encoding: str | None = Field(
+        default=None, description="text encoding, e.g. 'gbk'; detected when unset"
+    )
+
+
+@op(description="Open the run's audit record and read the CSV file into a DataFrame.")
+def read_csv_op(
+    context: OpExecutionContext, config: ReadCsvConfig, warehouse: WarehouseResource
+) -> pd.DataFrame:
+    """Record the run as ``running``, then read ``config.path``."""
+    with op_scope(context, failure="cannot read the input file") as execution_id:
+        warehouse.audit().start_run(
+            execution_id=execution_id, pipeline_name=context.job_name, input_file_path=config.path
+        )
+        # Every column as text: the row model, not the reader, decides what is valid.
+        df = read_csv(config.path, encoding=config.encoding, dtype=str)
+    context.add_output_metadata(read_metadata(df, config.path))
+    _log.info("sample.read.completed", rows_read=len(df), path=config.path)
+    return df
+
+
+@op(description="Validate every row against SampleRecord; invalid rows are reported, not loaded.")
+def validate_op(
+    context: OpExecutionContext, raw: pd.DataFrame, warehouse: WarehouseResource
+) -> ValidatedRows:
+    """Run the ``sample_validation`` pipeline and record its data-quality metrics."""
+    with op_scope(context, failure="validation failed") as execution_id:
+        result = validate_rows(raw, build_sample_pipeline())
+        metrics = quality_metrics(result)
+        warehouse.audit().record_metrics(
+            execution_id=execution_id, domain=SAMPLE_DOMAIN, metrics=metrics
+        )
+    context.add_output_metadata(validation_metadata(result))
+    _log.info("sample.validate.completed", **metrics)
+    return ValidatedRows(result.output_data, rows_read=len(raw), rows_failed=result.rows_failed)
+
+
+@op(description="Upsert the valid rows into public.sample_data and complete the audit record.")
+def load_to_db_op(
+    context: OpExecutionContext, validated: ValidatedRows, warehouse: WarehouseResource
+) -> LoadResult:
+    """Load on ``record_id`` (reloading a file updates, never duplicates) and mark success."""
+    with op_scope(context, failure="cannot load the rows") as execution_id:
+        result = load_and_complete(
+            warehouse.loader(), warehouse.audit(), validated, execution_id=execution_id
+        )
+    context.add_output_metadata(load_metadata(result))
+    _log.info("sample.load.completed", inserted=result.rows_inserted, updated=result.rows_updated)
+    return result

@@ -1,0 +1,85 @@
+"""Dagster resources: the warehouse (engine, loader, audit recorder) as one swappable resource.
+
+The composition root (``wdh_orchestrator.definitions``) builds the resources from
+``wdh_config.Settings``; ops only ask for ``warehouse: WarehouseResource``. Tests and
+other environments swap the instance (another URL, pool or batch size) without touching
+an op.
+"""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import Field, PrivateAttr
+from sqlalchemy.engine import Engine, make_url
+
+from wdh_config import Settings
+from wdh_domain.pipelines import RetryConfig
+from wdh_io.audit import AuditRecorder
+from wdh_io.database import create_engine, resolve_database_url
+from wdh_io.loader import WarehouseLoader
+
+__all__ = ["WarehouseResource"]
+
+# Transient errors are retried at one level only: the op's Dagster retry policy.
+_NO_RETRY = RetryConfig(max_retries=0)
+
+
+class WarehouseResource(ConfigurableResource):  # type: ignore[type-arg]
+    """The warehouse database of a run: one pooled engine, shared by loader and audit.
+
+    ``database_url`` is normally left unset: the URL is then resolved when a run starts,
+    from the settings (``DATABASE_URL``, or in ``dev`` without one the embedded
+    PostgreSQL under ``./.wdh/pgdata``, started and migrated on first use). Keeping the
+    URL out of the resource's configuration keeps the password out of Dagster's run
+    records and UI. To point a resource at a given database, pass
+    ``database_url=dagster.EnvVar("NAME")`` (the UI shows only the variable's name).
+
+    The engine is created when a run's step starts (``setup_for_execution``) and disposed
+    when it ends, so loading the definitions never touches a database.
+    """
+
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the warehouse; leave unset to use the settings "
+            "(DATABASE_URL, or the embedded database in dev). Pass an EnvVar, never a "
+            "literal URL with a password."
+        ),
+    )
+    pool_size: int = Field(default=10, ge=1, description="connections kept in the pool")
+    batch_size: int = Field(default=1000, ge=1, description="rows per insert batch")
+
+    _engine: Engine | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WarehouseResource:
+        """The warehouse of *settings*' environment, sized by its pool and batch settings."""
+        return cls(pool_size=settings.db_pool_size, batch_size=settings.db_batch_size)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:  # noqa: ARG002 - Dagster API
+        """Resolve the database URL and open the engine (lazily connecting)."""
+        url = make_url(self.database_url) if self.database_url else resolve_database_url()
+        self._engine = create_engine(url, pool_size=self.pool_size)
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:  # noqa: ARG002
+        """Close the pool's connections."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    @property
+    def engine(self) -> Engine:
+        """The run's pooled engine (only inside a run, after setup)."""
+        if self._engine is None:
+            msg = "WarehouseResource is used outside a run: its engine is not set up"
+            raise RuntimeError(msg)
+        return self._engine
+
+    def loader(self) -> WarehouseLoader:
+        """A loader on the run's engine. It does not retry by itself: a transient error
+        fails the op, and the op's Dagster retry policy runs it again (see ``jobs``)."""
+        return WarehouseLoader(self.engine, batch_size=self.batch_size, retry=_NO_RETRY)
+
+    def audit(self) -> AuditRecorder:
+        """The audit recorder on the run's engine."""
+        return AuditRecorder(self.engine)

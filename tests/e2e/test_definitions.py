@@ -1,0 +1,72 @@
+"""The code location loads, validates and wires the sample job read -> validate -> load."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster import Definitions
+
+from wdh_logging import reset_logging
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def defs() -> Iterator[Definitions]:
+    """The code location's definitions, imported as Dagster imports them.
+
+    Importing the module configures logging for the process (it is an entry point);
+    that configuration is undone afterwards so later tests start from the defaults.
+    """
+    from wdh_orchestrator.definitions import defs as loaded
+
+    yield loaded
+    reset_logging()
+
+
+def test_definitions_pass_dagster_validation(defs: Definitions) -> None:
+    Definitions.validate_loadable(defs)
+    job = defs.resolve_job_def("sample_pipeline_job")
+    assert {node.name for node in job.nodes} == {"read_csv_op", "validate_op", "load_to_db_op"}
+    assert "warehouse" in defs.resources  # type: ignore[operator]
+
+
+def test_job_graph_is_read_then_validate_then_load(defs: Definitions) -> None:
+    graph = defs.resolve_job_def("sample_pipeline_job").graph.dependency_structure
+    upstream = {
+        name: [output.node.name for output in graph.all_upstream_outputs_from_node(name)]
+        for name in ("read_csv_op", "validate_op", "load_to_db_op")
+    }
+    assert upstream == {
+        "read_csv_op": [],
+        "validate_op": ["read_csv_op"],
+        "load_to_db_op": ["validate_op"],
+    }
+
+
+def test_pyproject_points_dagster_at_the_definitions(orchestrator_app: Path) -> None:
+    config = tomllib.loads((orchestrator_app / "pyproject.toml").read_text(encoding="utf-8"))
+    assert config["tool"]["dagster"]["module_name"] == "wdh_orchestrator.definitions"
+
+
+def test_dagster_cli_validates_the_code_location(orchestrator_cwd: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"DAGSTER_HOME", "DATABASE_URL"}}
+    env["ENVIRONMENT"] = "dev"
+    completed = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate"],
+        cwd=orchestrator_cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert "Validation successful" in output
