@@ -8,7 +8,7 @@ from structlog.testing import capture_logs
 
 from wdh_io.database._engine import create_engine, describe_url
 
-SECRET = "s3cr3t-planted"
+SECRET = "s3cr3t-planted"  # pragma: allowlist secret
 
 
 @pytest.mark.unit

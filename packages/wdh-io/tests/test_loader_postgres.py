@@ -34,7 +34,7 @@ from wdh_io.loader import LoadResult, WarehouseLoader
 
 pytestmark = pytest.mark.integration
 
-SECRET = "s3cr3t-planted"
+SECRET = "s3cr3t-planted"  # pragma: allowlist secret
 OTHER_ROW = "other-row-value-7731"
 METHODS = ["copy", "generic"]
 NO_RETRY = RetryConfig(max_retries=0)

@@ -18,7 +18,7 @@ from wdh_io.errors import DatabaseError
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "s3cr3t-planted"
+PASSWORD = "s3cr3t-planted"  # pragma: allowlist secret
 SCRIPT = Path(__file__).resolve().parents[1] / "sql" / "create_app_role.sql"
 
 

@@ -33,7 +33,7 @@ _SENSITIVE_PARTS = (
     "dsn",
 )
 
-# scheme://user:password@host  ->  scheme://user:***@host
+# scheme://user:password@host  ->  scheme://user:***@host  # pragma: allowlist secret
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)[^@\s]*(?P<at>@)")
 
 _MAX_DEPTH = 4
@@ -48,7 +48,7 @@ def is_sensitive_key(key: object) -> bool:
 
 
 def sanitize_text(text: str) -> str:
-    """Mask the password part of every ``scheme://user:password@host`` URL in ``text``."""
+    """Mask the password part of every ``scheme://user:<password>@host`` URL in ``text``."""
     return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}{MASK}{m.group('at')}", text)
 
 

@@ -23,5 +23,5 @@ def parse_url(url: URL | str) -> URL:
         return make_url(url)
     except (sa_exc.ArgumentError, ValueError):
         raise DatabaseError(
-            "the database URL is malformed (expected dialect+driver://user:password@host/db)"
+            "the database URL is malformed (expected dialect+driver://user@host:port/database)"
         ) from None
