@@ -47,6 +47,7 @@ from sqlalchemy.dialects import postgresql
 
 from wdh_io.database._engine import create_engine
 from wdh_io.loader import WarehouseLoader
+from wdh_logging import configure_logging
 
 _COLUMNS_DDL = """
     id bigint {pk},
@@ -384,4 +385,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (one linear scr
 
 
 if __name__ == "__main__":
+    # The script is an entry point, so it configures logging (once): warnings only, so
+    # the loader's per-load INFO lines do not interleave with the table.
+    configure_logging(level="WARNING")
     sys.exit(main())
