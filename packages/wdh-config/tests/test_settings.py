@@ -128,6 +128,20 @@ def test_staging_and_prod_require_database_url(environment: str) -> None:
         "(only dev may omit it to use the embedded database)"
     )
     assert "DATABASE_URL" in str(info.value)
+    # nothing was given, so nothing is masked: the error must not pretend a value was read
+    assert error["input"] is None
+    assert "input_value=None" in str(info.value)
+    assert "**********" not in str(info.value)
+
+
+def test_a_given_database_url_is_masked_in_errors() -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings(environment="prod", database_url=f"sqlite:///{PLANTED}.db")
+    (error,) = info.value.errors()
+    assert error["loc"] == ("DATABASE_URL",)
+    assert error["input"] == "**********"
+    assert "input_value='**********'" in str(info.value)
+    assert PLANTED not in all_text_of(info.value)
 
 
 def test_blank_database_url_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -281,6 +281,27 @@ def test_planted_secret_never_appears(configure: Configure, fmt: LogFormat, tmp_
     assert entries[4]["event"] == "stdlib failure with {'password': '***'}"
 
 
+@pytest.mark.parametrize("fmt", ["json", "pretty"])
+def test_secrets_in_keys_and_bytes_never_appear(configure: Configure, fmt: LogFormat) -> None:
+    buffer = configure(fmt=fmt)
+    get_logger("wdh_x").info(
+        "dk",
+        m={PLANTED_URL: 1},
+        raw=PLANTED_URL.encode(),
+        buffer=bytearray(b"\xff" + PLANTED_URL.encode()),
+        **{PLANTED_URL: "top-level key"},
+    )
+    output = buffer.getvalue()
+    assert PLANTED not in output
+    assert output.count("postgresql+psycopg2://wdh:***@db.internal:5432/wdh") == 4
+    if fmt == "json":
+        (entry,) = json_lines(buffer)
+        masked = "postgresql+psycopg2://wdh:***@db.internal:5432/wdh"
+        assert entry[masked] == "top-level key"
+        assert entry["raw"] == masked
+        assert entry["m"][masked] == 1
+
+
 def test_tracebacks_show_no_local_variables(configure: Configure) -> None:
     buffer = configure(fmt="pretty")
 

@@ -52,6 +52,19 @@ PLANTED = "s3cr3t-planted"  # pragma: allowlist secret
         "cookie",
         "Set-Cookie",
         "session_id",
+        # a "pass" word part, and the libpq spellings
+        "DB_PASS",
+        "db_pass",
+        "pass",
+        "PGPASS",
+        "PGPASSWORD",
+        "dbpassword",
+        # camel case is split into word parts too
+        "dbPassword",
+        "accessToken",
+        "clientSecret",
+        "APIKey",
+        "xApiKey",
     ],
 )
 def test_sensitive_keys_are_recognised(key: str) -> None:
@@ -61,7 +74,26 @@ def test_sensitive_keys_are_recognised(key: str) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["event", "domain", "execution_id", "rows", "author", "table", "url", "passenger", "basalt"],
+    [
+        "event",
+        "domain",
+        "execution_id",
+        "rows",
+        "author",
+        "table",
+        "url",
+        "passenger",
+        "basalt",
+        # ordinary words that merely contain a sensitive one
+        "passed",
+        "rows_passed",
+        "compass",
+        "bypass",
+        "secretary",
+        "tokens_used",
+        "max_tokens",
+        "authored_by",
+    ],
 )
 def test_ordinary_keys_are_kept(key: str) -> None:
     assert not is_sensitive_key(key)
@@ -136,6 +168,16 @@ def test_input_is_never_mutated() -> None:
         ("postgresql://user@h/db", "postgresql://user@h/db"),
         ("postgresql://h:5432/db", "postgresql://h:5432/db"),
         ("plain text, nothing to hide", "plain text, nothing to hide"),
+        # an ordinary key in front must not hide a sensitive pair behind it
+        (f"note: password={PLANTED}", "note: password=***"),
+        (
+            f"DB_PASS={PLANTED} PGPASS={PLANTED} pass={PLANTED} n=1",
+            "DB_PASS=*** PGPASS=*** pass=*** n=1",
+        ),
+        (f"Authorization: Basic {PLANTED}", "Authorization: Basic ***"),
+        (f"{{'authorization': 'Basic {PLANTED}'}}", "{'authorization': 'Basic ***'}"),
+        # a free-standing Bearer credential is masked when it looks like a token
+        (f"sent Bearer {PLANTED}.0123456789 to api", "sent Bearer *** to api"),
         ("", ""),
     ],
 )
@@ -192,3 +234,58 @@ def test_top_level_values() -> None:
     )
     assert sanitize_for_logging(SecretStr(PLANTED)) == REDACTED
     assert sanitize_for_logging(42) == 42
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "rows passed=10 failed=2",
+        "compass: north",
+        "secretary: Bob",
+        "Basic income plan",
+        "tokens_used=1200 max_tokens=4096",
+        "Bearer of bad news",
+        "bearer responsibilities",
+        "passenger: Ada, bypass=true",
+    ],
+)
+def test_ordinary_text_stays_readable(text: str) -> None:
+    assert redact_text(text) == text
+
+
+def test_string_keys_are_redacted_like_values() -> None:
+    data = {f"postgresql://user:{PLANTED}@db/x": 1, "nested": [{f"see mysql://a:{PLANTED}@h": 2}]}
+    result = sanitize_for_logging(data)
+    assert result == {"postgresql://user:***@db/x": 1, "nested": [{"see mysql://a:***@h": 2}]}
+    assert PLANTED not in repr(result)
+
+
+def test_non_string_keys_are_redacted_and_stay_hashable() -> None:
+    url = f"postgresql://u:{PLANTED}@h/db"
+    result = sanitize_for_logging(
+        {(url, 1): "tuple", url.encode(): "bytes", frozenset({url}): "frozen", 7: "int"}
+    )
+    assert PLANTED not in repr(result)
+    assert result[("postgresql://u:***@h/db", 1)] == "tuple"
+    assert result["postgresql://u:***@h/db"] == "bytes"
+    assert result["{'postgresql://u:***@h/db'}"] == "frozen"
+    assert result[7] == "int"
+
+
+def test_bytes_holding_a_secret_are_redacted() -> None:
+    url = f"postgresql://u:{PLANTED}@h/db"
+    result = sanitize_for_logging(
+        {
+            "raw": url.encode(),
+            "buffer": bytearray(url.encode()),
+            "binary": b"\xff\x00 " + url.encode(),
+            "pair": f"password={PLANTED}".encode(),
+        }
+    )
+    assert PLANTED not in repr(result)
+    assert result["raw"] == "postgresql://u:***@h/db"
+    assert result["buffer"] == "postgresql://u:***@h/db"
+    assert result["binary"] == "b'\\xff\\x00 postgresql://u:***@h/db'"
+    assert result["pair"] == "password=***"
+    harmless = bytearray(b"plain")
+    assert sanitize_for_logging([harmless])[0] is harmless

@@ -154,6 +154,9 @@ class Settings(BaseSettings):
 def _without_secrets(exc: ValidationError) -> ValidationError:
     """Rebuild *exc* with every secret input replaced by ``**********``.
 
+    An absent (``None``) or blank ``DATABASE_URL`` is shown as it is: there is no
+    secret to hide, and a mask would suggest that a value was given.
+
     pydantic keeps each failing input in the error (``errors()[i]["input"]``; for a
     model-level check the input is every setting, URL included). The rebuilt error
     keeps type, location and message of each entry but not the secret.
@@ -167,10 +170,17 @@ def _without_secrets(exc: ValidationError) -> ValidationError:
             {
                 "type": PydanticCustomError(error["type"], error["msg"]),
                 "loc": _env_names(loc),
-                "input": _HIDDEN if secret else error["input"],
+                "input": _HIDDEN if secret and _was_given(error["input"]) else error["input"],
             }
         )
     return ValidationError.from_exception_data(exc.title, details, hide_input=False)
+
+
+def _was_given(value: object) -> bool:
+    # Nothing (None) or a blank DATABASE_URL= holds no secret: show it as it is, so the
+    # error says "input_value=None" for a missing variable instead of a mask that
+    # suggests a value was read.
+    return value is not None and not (isinstance(value, str) and not value.strip())
 
 
 def _env_names(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:

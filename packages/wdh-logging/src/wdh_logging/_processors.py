@@ -17,7 +17,12 @@ from typing import Any, Final
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
-from wdh_logging._redaction import REDACTED, is_sensitive_key, sanitize_for_logging
+from wdh_logging._redaction import (
+    REDACTED,
+    is_sensitive_key,
+    sanitize_for_logging,
+    sanitize_key,
+)
 
 __all__ = [
     "EVENT_ATTRIBUTE",
@@ -47,9 +52,9 @@ render_exception: Final = structlog.processors.format_exc_info
 
 
 def redact_event(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    """Processor: redact sensitive keys, URL passwords and secret objects in the event."""
+    """Processor: redact sensitive keys, URL passwords (in keys too) and secret objects."""
     return {
-        key: value
+        key if key in _META_KEYS else sanitize_key(key): value
         if key in _META_KEYS
         else REDACTED
         if is_sensitive_key(key)

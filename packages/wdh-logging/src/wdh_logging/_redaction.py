@@ -2,15 +2,18 @@
 
 Three rules, applied recursively to mappings, lists, tuples and sets:
 
-1. a value whose *key* looks sensitive (``password``, ``DB_PASSWORD``, ``x-api-key``,
-   ``DATABASE_URL``, ``WDH_<X>_SALT``, ... in any case) becomes ``***REDACTED***``;
-2. inside every string, the password of a URL (``scheme://{user}:{password}@{host}``),
-   ``password=...``-style pairs and ``Bearer``/``Basic`` credentials become ``***``;
+1. a value whose *key* is sensitive by its word parts (``password``, ``DB_PASSWORD``,
+   ``db_pass``, ``PGPASS``, ``x-api-key``, ``DATABASE_URL``, ``WDH_<X>_SALT``, ... in
+   any case; not ``passed``, ``compass`` or ``tokens_used``) becomes ``***REDACTED***``;
+2. inside every string -- values, mapping keys, decoded ``bytes`` -- the password of a
+   URL (``scheme://{user}:{password}@{host}``), the value of a sensitive
+   ``key=value``/``key: value`` pair, the credential of an ``Authorization:`` header
+   and a token-like ``Bearer`` credential become ``***``;
 3. a secret object (anything with ``get_secret_value()``, such as pydantic's
    ``SecretStr``) becomes ``***REDACTED***`` without its secret ever being read.
 
-Any other object whose ``repr`` would reveal a URL password is replaced by its
-redacted ``repr`` (what the renderers would have printed anyway); harmless objects
+Any other object (``bytes`` included) whose ``repr`` would reveal a secret is replaced
+by its redacted text (what the renderers would have printed anyway); harmless objects
 pass through untouched so renderers can format them as usual.
 """
 
@@ -20,35 +23,46 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = ["REDACTED", "is_sensitive_key", "redact_text", "sanitize_for_logging"]
+__all__ = ["REDACTED", "is_sensitive_key", "redact_text", "sanitize_for_logging", "sanitize_key"]
 
 REDACTED: Final = "***REDACTED***"
 """What replaces the value of a sensitive key or a secret object."""
 
 _MASK: Final = "***"
 
-# Key fragments that mark a value as secret (searched, any case). The specification's
-# list (password, token, api[_-]?key, secret, DATABASE_URL, WDH_.*_SALT,
-# WDH_PROVIDER_.*_TOKEN) plus the usual spellings of the same things.
-_SENSITIVE_KEY: Final = re.compile(
-    r"""
-      pass(?:word|wd|phrase)
-    | (?:^|[_\-.])pwd(?:$|[_\-.])
-    | secret
-    | token
-    | api[_\-]?key
-    | authorization | (?:^|[_\-.])auth(?:$|[_\-.])
-    | credential
-    | private[_\-]?key
-    | (?:database|db)[_\-]?(?:url|uri|dsn)
-    | (?:^|[_\-.])dsn(?:$|[_\-.])
-    | conn(?:ection)?[_\-]?str(?:ing)?
-    | (?:^|[_\-.])salt(?:$|[_\-.])
-    | (?:^|[_\-.])(?:set[_\-])?cookie(?:$|[_\-.])
-    | session[_\-]?id
-    """,
-    re.IGNORECASE | re.VERBOSE,
-)
+# Sensitive *keys* are judged by their word parts: the key is split on "_", "-", ".",
+# blanks and camel-case humps ("dbPassword" -> db, password; "X-API-KEY" -> x, api, key)
+# and lower-cased. Whole words decide, so "tokens_used", "max_tokens", "passed",
+# "passenger", "compass", "secretary" and "basalt" stay readable. A key is sensitive when
+#   1. a part is one of _SENSITIVE_PARTS (the specification's password, token, secret,
+#      salt -- hence WDH_<X>_SALT and WDH_PROVIDER_<X>_TOKEN -- plus usual spellings);
+#   2. two neighbouring parts form one of _SENSITIVE_PAIRS (api key, DATABASE_URL, ...);
+#   3. a part *contains* password/passwd/passphrase ("PGPASSWORD", "dbpassword") or
+#      *ends with* token/secret/apikey ("accesstoken", "clientsecret", "xapikey").
+# Plurals are deliberate: "secrets" and "credentials" hold secrets, "tokens" usually
+# counts them (LLM usage), so it is not masked.
+_SENSITIVE_PARTS: Final = frozenset(
+    {
+        "password", "passwd", "passphrase", "pass", "pwd", "pgpass", "dbpass",
+        "secret", "secrets", "token", "apikey", "authorization", "auth",
+        "credential", "credentials", "dsn", "salt", "cookie", "sessionid",
+    }
+)  # fmt: skip
+_SENSITIVE_PAIRS: Final = frozenset(
+    {
+        ("api", "key"), ("private", "key"), ("secret", "key"), ("access", "key"),
+        ("session", "id"), ("set", "cookie"),
+        ("database", "url"), ("database", "uri"), ("database", "dsn"),
+        ("db", "url"), ("db", "uri"), ("db", "dsn"),
+        ("connection", "string"), ("connection", "str"), ("conn", "string"), ("conn", "str"),
+    }
+)  # fmt: skip
+_SENSITIVE_INFIXES: Final = ("password", "passwd", "passphrase")
+_SENSITIVE_SUFFIXES: Final = ("token", "secret", "apikey")
+
+# One word part: an upper-case run before a capitalised word ("API" in "APIKey"), a
+# (capitalised) lower-case word, an upper-case run, or digits.
+_KEY_PART: Final = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 # scheme://{user}:{password}@{host} -- the password runs to the LAST "@" before whitespace or
 # a quote, so an unencoded "@" inside it cannot leave a tail behind.
@@ -57,35 +71,80 @@ _URL_PASSWORD: Final = re.compile(
     re.IGNORECASE,
 )
 
-# password=VALUE, "token": "VALUE", api_key: VALUE ... inside free text (libpq DSNs,
-# query strings, serialised JSON, exception messages).
+# KEY=VALUE, "KEY": "VALUE", KEY: VALUE inside free text (libpq DSNs, query strings,
+# serialised JSON, headers, exception messages). The value is masked only when KEY is
+# sensitive by the key rules above (so "rows passed=10" and "compass: north" stay).
+# After an auth-like key a scheme word is kept and the credential after it masked:
+# "Authorization: Basic dXNlcjpwYXNz" -> "Authorization: Basic ***".
 _INLINE_PAIR: Final = re.compile(
-    r"""(?P<head>\b[\w\-]*(?:pass(?:word|wd)?|pwd|secret|token|api[_\-]?key|credential)[\w\-]*
-         ["']?\s*[=:]\s*["']?)
+    r"""(?P<head>(?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]*)["']?\s*[=:]\s*["']?)
+        (?P<scheme>(?:bearer|basic|digest|token|negotiate)\s+(?=[^\s"',;&)}\]]))?
         (?P<value>[^\s"',;&)}\]]+)""",
     re.IGNORECASE | re.VERBOSE,
 )
 
-# Authorization: Bearer VALUE / Basic VALUE
-_AUTH_SCHEME: Final = re.compile(
-    r"(?P<head>\b(?:bearer|basic)\s+)(?P<value>[A-Za-z0-9._~+/\-]+=*)", re.IGNORECASE
+# "Bearer <token>" without a header name in front: masked only when what follows looks
+# like an opaque token -- 16+ characters of the token alphabet with at least one digit
+# or one of ._~+/= -- so "Bearer of bad news" or "bearer responsibilities" stay readable.
+_BEARER: Final = re.compile(
+    r"(?P<head>\bbearer\s+)"
+    r"(?P<value>(?=[A-Za-z0-9._~+/\-]*[0-9._~+/=])[A-Za-z0-9._~+/\-]{16,}=*)",
+    re.IGNORECASE,
 )
 
-_PRIMITIVES: Final = (bool, int, float, complex, bytes, type(None))
+_PRIMITIVES: Final = (bool, int, float, complex, type(None))
 
 
 def is_sensitive_key(key: object) -> bool:
-    """Tell whether a mapping key names a secret (``DB_PASSWORD``, ``x-api-key``, ...)."""
-    return _SENSITIVE_KEY.search(str(key)) is not None
+    """Tell whether a mapping key names a secret, judged by its word parts.
+
+    ``DB_PASSWORD``, ``db_pass``, ``PGPASS``, ``x-api-key``, ``accessToken``,
+    ``DATABASE_URL``, ``WDH_ANNUITY_SALT`` and ``WDH_PROVIDER_EQC_TOKEN`` are sensitive;
+    ``passed``, ``passenger``, ``compass``, ``secretary``, ``tokens_used`` and
+    ``max_tokens`` are not (see the rules in the module source).
+    """
+    parts = [part.lower() for part in _KEY_PART.findall(str(key))]
+    for index, part in enumerate(parts):
+        if (
+            part in _SENSITIVE_PARTS
+            or any(infix in part for infix in _SENSITIVE_INFIXES)
+            or part.endswith(_SENSITIVE_SUFFIXES)
+            or tuple(parts[index : index + 2]) in _SENSITIVE_PAIRS
+        ):
+            return True
+    return False
 
 
 def redact_text(text: str) -> str:
-    """Return *text* with URL passwords, ``key=value`` secrets and bearer tokens masked."""
+    """Return *text* with URL passwords, ``key=value`` secrets and bearer tokens masked.
+
+    ``key=value`` / ``key: value`` pairs are masked only when *key* is sensitive by
+    `is_sensitive_key`; ``Bearer``/``Basic`` credentials only after an auth-like key
+    (``Authorization: Basic ...``) or, for ``Bearer``, when followed by a token-like
+    string (16+ characters including a digit or ``._~+/=``).
+    """
     if not text:
         return text
     text = _URL_PASSWORD.sub(rf"\g<head>{_MASK}@", text)
-    text = _INLINE_PAIR.sub(rf"\g<head>{_MASK}", text)
-    return _AUTH_SCHEME.sub(rf"\g<head>{_MASK}", text)
+    text = _mask_pairs(text)
+    return _BEARER.sub(rf"\g<head>{_MASK}", text)
+
+
+def _mask_pairs(text: str) -> str:
+    # A loop rather than re.sub: after an ordinary key only the key is consumed, so its
+    # "value" is scanned again -- "note: password=x" must still mask x.
+    pieces: list[str] = []
+    position = 0
+    while (match := _INLINE_PAIR.search(text, position)) is not None:
+        if is_sensitive_key(match["key"]):
+            pieces.append(text[position : match.start()])
+            pieces.append(f"{match['head']}{match['scheme'] or ''}{_MASK}")
+            position = match.end()
+        else:
+            pieces.append(text[position : match.end("head")])
+            position = match.end("head")
+    pieces.append(text[position:])
+    return "".join(pieces)
 
 
 def sanitize_for_logging(obj: Any) -> Any:
@@ -98,6 +157,24 @@ def sanitize_for_logging(obj: Any) -> Any:
     point where it repeats.
     """
     return _sanitize(obj, set())
+
+
+def sanitize_key(key: Any) -> Any:
+    """Return *key* with any secret inside it masked, still usable as a mapping key.
+
+    A string key holding a URL (``{"postgresql://{user}:{password}@{host}/db": 1}``) is
+    masked like any other string; other keys go through the value rules and fall back to their
+    redacted ``repr`` when the result would not be hashable. Two keys that differ only
+    in their secret collapse into one -- losing a value beats printing a password.
+    """
+    if isinstance(key, str):
+        return redact_text(key)
+    masked = _sanitize(key, set())
+    try:
+        hash(masked)
+    except TypeError:
+        return redact_text(repr(masked))
+    return masked
 
 
 def _sanitize(obj: Any, active: set[int]) -> Any:
@@ -121,7 +198,7 @@ def _sanitize(obj: Any, active: set[int]) -> Any:
 def _sanitize_container(obj: Any, active: set[int]) -> Any:
     if isinstance(obj, Mapping):
         return {
-            key: REDACTED if is_sensitive_key(key) else _sanitize(value, active)
+            sanitize_key(key): REDACTED if is_sensitive_key(key) else _sanitize(value, active)
             for key, value in obj.items()
         }
     items = [_sanitize(item, active) for item in obj]
@@ -133,8 +210,25 @@ def _sanitize_container(obj: Any, active: set[int]) -> Any:
     return set(items)
 
 
+def _sanitize_bytes(raw: bytes | bytearray) -> object:
+    """Keep harmless bytes as they are; a leaking one becomes its redacted text.
+
+    UTF-8 bytes are decoded and masked as text (so a password spelled in non-ASCII is
+    matched as a whole); other bytes are masked in their ``repr``. The renderers would
+    have printed the ``repr`` anyway, raw bytes never reach them once they leak.
+    """
+    try:
+        shown = bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        shown = repr(raw)
+    masked = redact_text(shown)
+    return raw if masked == shown else masked
+
+
 def _sanitize_object(obj: object) -> object:
     """Keep a harmless object as it is; replace a leaking one by its redacted repr."""
+    if isinstance(obj, bytes | bytearray):
+        return _sanitize_bytes(obj)
     try:
         shown = repr(obj)
     except Exception:  # noqa: BLE001 -- a broken __repr__ must not break logging
