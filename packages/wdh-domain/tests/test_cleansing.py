@@ -129,3 +129,41 @@ def test_apply_cleansing_rules_step_errors() -> None:
         .run(pd.DataFrame({"b": [1]}))
     )
     assert "Missing required column(s): a; columns present: b" in result.errors[0]
+
+
+@pytest.mark.parametrize("name", [" trim", "trim ", "\ttrim\n"])
+def test_names_with_surrounding_whitespace_are_rejected(name: str) -> None:
+    registry = CleansingRegistry()
+
+    with pytest.raises(CleansingRuleError, match="leading or trailing whitespace; write 'trim'"):
+        registry.register(name, str.strip)
+
+    assert len(registry) == 0
+
+
+def test_names_differing_only_by_case_are_duplicates() -> None:
+    registry = CleansingRegistry()
+    registry.register("strip_Whitespace", str.strip)
+
+    with pytest.raises(
+        DuplicateRuleError,
+        match="'STRIP_WHITESPACE' differs only by case from the registered rule 'strip_Whitespace'",
+    ):
+        registry.register("STRIP_WHITESPACE", str.strip)
+
+    assert registry.names() == ["strip_Whitespace"]
+
+
+def test_apply_cleansing_rules_step_with_non_string_column_labels() -> None:
+    frame = pd.DataFrame({0: ["  a ", " b"], 1: ["x", "y"], "name": [" n ", "m"]})
+    step = ApplyCleansingRulesStep({0: ["strip_whitespace"], "name": "strip_whitespace"})
+
+    result = Pipeline("p").add_step(step).run(frame)
+
+    assert result.success, result.errors
+    assert result.output_data[0].tolist() == ["a", "b"]
+    assert result.output_data["name"].tolist() == ["n", "m"]
+    assert result.output_data[1].tolist() == ["x", "y"]
+    assert frame[0].tolist() == ["  a ", " b"]  # the input frame is not modified
+    missing = Pipeline("p").add_step(ApplyCleansingRulesStep({7: ["strip_whitespace"]}))
+    assert "Missing required column(s): 7" in missing.run(frame).errors[0]

@@ -121,13 +121,22 @@ def test_stop_on_error_stops_at_the_first_failed_row(frame: pd.DataFrame) -> Non
 
     assert not result.success
     assert result.stopped_at == "RejectNegative"
-    # data as of the last completed step: all five rows, tagged by the first step only
-    assert result.output_data["id"].tolist() == [1, 2, 3, 4, 5]
+    # data as of the last completed step, tagged by the first step only, minus the failed
+    # row: it is in failed_rows and never in both places
+    assert result.output_data["id"].tolist() == [1, 3, 4, 5]
+    assert result.output_data["before"].all()
     assert "after" not in result.output_data.columns
     assert [f.row_number for f in result.failed_rows] == [1]
     assert len(result.errors) == 1
     assert list(result.metrics.step_metrics) == ["Tag", "RejectNegative"]
-    assert result.metrics.step_metrics["RejectNegative"].status == "stopped"
+    stopped = result.metrics.step_metrics["RejectNegative"]
+    assert (stopped.status, stopped.rows_in, stopped.rows_out, stopped.rows_failed) == (
+        "stopped",
+        5,
+        4,
+        1,
+    )
+    assert (result.metrics.rows_out, result.metrics.rows_failed) == (4, 1)
     failed = [e for e in logs if e["event"] == "pipeline.step.failed"]
     assert failed[0]["step_name"] == "RejectNegative"
     assert failed[0]["reason"] == "row_error"
@@ -225,17 +234,55 @@ def test_row_step_raising_data_validation_error_fails_only_that_row(frame: pd.Da
 
 def test_bug_in_a_row_step_is_reported_with_its_traceback(frame: pd.DataFrame) -> None:
     with capture_logs() as logs:
-        result = Pipeline("p", collect()).add_step(Buggy()).run(frame)
+        result = Pipeline("p", collect()).add_step(Buggy()).add_step(Tag("next")).run(frame)
 
+    # the bug fails the step and the run, but the other rows go on (collect mode)
+    assert not result.success
+    assert result.stopped_at is None
     assert result.output_data["id"].tolist() == [1, 2, 4, 5]
+    assert result.output_data["next"].all()
     error = result.failed_rows[0].errors[0]
     assert error.error_type == "STEP_ERROR"
     assert error.message == "Step 'Buggy' raised ZeroDivisionError: division by zero"
+    assert error.row_number == 2
     assert error.traceback is not None
     assert "1 / 0" in error.traceback
-    logged = next(e for e in logs if e["event"] == "pipeline.step.row_exceptions")
+    step_error = result.error_details[-1]
+    assert step_error.row_number is None
+    assert step_error.message == (
+        "Step 'Buggy' raised an exception on 1 row(s); first: "
+        "Step 'Buggy' raised ZeroDivisionError: division by zero"
+    )
+    metrics = result.metrics.step_metrics["Buggy"]
+    assert (metrics.status, metrics.rows_out, metrics.rows_failed, metrics.errors_count) == (
+        "failed",
+        4,
+        1,
+        2,
+    )
+    logged = next(e for e in logs if e["event"] == "pipeline.step.failed")
+    assert logged["log_level"] == "error"
+    assert logged["step_name"] == "Buggy"
+    assert logged["reason"] == "row_exceptions"
     assert logged["row_exceptions"] == 1
+    assert logged["error_type"] == "STEP_ERROR"
     assert "ZeroDivisionError" in logged["traceback"]
+    assert not any(
+        e["event"] == "pipeline.step.completed" and e["step_name"] == "Buggy" for e in logs
+    )
+
+
+def test_bug_in_a_row_step_in_stop_mode_fails_the_step_and_stops(frame: pd.DataFrame) -> None:
+    result = Pipeline("p").add_step(Buggy()).add_step(Tag("next")).run(frame)
+
+    assert not result.success
+    assert result.stopped_at == "Buggy"
+    assert result.output_data["id"].tolist() == [1, 2, 4, 5]
+    assert "next" not in result.output_data.columns
+    assert [f.row_number for f in result.failed_rows] == [2]
+    assert result.failed_rows[0].errors[0].traceback is not None
+    assert result.metrics.step_metrics["Buggy"].status == "failed"
+    assert result.metrics.step_metrics["Buggy"].rows_out == 4
 
 
 def test_dataframe_step_returning_something_else_is_a_step_error(frame: pd.DataFrame) -> None:
@@ -339,7 +386,7 @@ def test_step_with_retry_recovers_from_transient_errors(frame: pd.DataFrame) -> 
 def test_step_retries_exhausted_fail_the_step(frame: pd.DataFrame) -> None:
     sleeps: list[float] = []
     flaky = Flaky(failures=10)
-    retry = RetryConfig(max_retries=2, base_delay_s=1.0, retry_on=(ConnectionError,))
+    retry = RetryConfig(max_attempts=3, backoff_ms=1000)
     pipeline = Pipeline("p", sleep=sleeps.append).add_step(flaky, retry=retry)
 
     result = pipeline.run(frame)
@@ -493,8 +540,19 @@ def test_config_from_mapping_splits_options_and_settings() -> None:
     assert config.stop_on_error is False
     assert config.settings == {"batch": 5, "source_dir": "/data"}
     assert config.retry_config() == RetryConfig(
-        max_retries=3, base_delay_s=1.0, retry_on=(ConnectionError, TimeoutError)
+        max_attempts=4, backoff_ms=1000, retriable_errors=frozenset({ConnectionError, TimeoutError})
     )
+
+
+def test_pipeline_config_maps_max_retries_to_max_attempts() -> None:
+    config = PipelineConfig(max_retries=2, retry_backoff_ms=250, retriable_errors={OSError})  # type: ignore[arg-type]
+
+    retry = config.retry_config()
+
+    assert (retry.max_attempts, retry.backoff_ms) == (3, 250)
+    assert retry.retriable_errors == frozenset({OSError})
+    assert config.retriable_errors == frozenset({OSError})
+    assert PipelineConfig(max_retries=0).retry_config().max_attempts == 1
 
 
 def test_missing_columns_error_without_columns() -> None:

@@ -86,19 +86,28 @@ def test_row_numbers_survive_a_filtering_dataframe_step(
 
 
 @settings(max_examples=40, deadline=None)
-@given(values=values, bad=bad_sets)
-def test_stop_on_error_keeps_the_frame_of_the_last_completed_step(
-    values: list[int], bad: frozenset[int]
+@given(values=values, bad=bad_sets, raise_instead=st.booleans())
+def test_stop_on_error_keeps_the_frame_of_the_last_completed_step_minus_the_failed_row(
+    values: list[int], bad: frozenset[int], raise_instead: bool
 ) -> None:
     df = pd.DataFrame({"value": values})
 
-    result = Pipeline("prop").add_step(FailWhere(bad)).run(df)
+    result = Pipeline("prop").add_step(FailWhere(bad, raise_instead=raise_instead)).run(df)
 
     first_bad = next((i for i, v in enumerate(values) if v in bad), None)
+    step = result.metrics.step_metrics["FailWhere"]
+    # The invariant of every run, stopped or not: each input row is in exactly one place.
+    assert len(result.output_data) + len(result.failed_rows) == len(values)
+    assert step.rows_out == len(result.output_data) == result.metrics.rows_out
+    assert step.rows_in - step.rows_failed == step.rows_out
     if first_bad is None:
         assert result.success
         assert result.output_data["value"].tolist() == values
     else:
         assert not result.success
         assert [f.row_number for f in result.failed_rows] == [first_bad]
-        assert result.output_data["value"].tolist() == values
+        # the stopped step's work is discarded: rows as the input had them, minus the failed
+        expected = values[:first_bad] + values[first_bad + 1 :]
+        assert result.output_data["value"].tolist() == expected
+        assert "seen" not in result.output_data.columns
+        assert step.status == ("failed" if raise_instead else "stopped")

@@ -1,4 +1,4 @@
-"""execute_with_retry / RetryConfig: the contract the warehouse loader relies on."""
+"""execute_with_retry / RetryConfig: the contract the warehouse loader relies on (AC-1.10.2)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from wdh_domain.errors import PipelineConfigError
-from wdh_domain.pipelines import RetryConfig, execute_with_retry
+from wdh_domain.pipelines import DEFAULT_RETRIABLE_ERRORS, RetryConfig, execute_with_retry
 
 pytestmark = pytest.mark.unit
 
@@ -30,20 +30,39 @@ def failing(times: int, error: BaseException, result: Any = "ok") -> Any:
     return func
 
 
-def test_default_config_matches_the_contract() -> None:
+def test_default_config_uses_the_specification_names() -> None:
     config = RetryConfig()
 
-    assert (config.max_retries, config.base_delay_s, config.backoff_factor) == (3, 1.0, 2.0)
-    assert (config.max_delay_s, config.jitter, config.retry_on) == (30.0, False, ())
-    assert [config.delay_for(n) for n in range(3)] == [1.0, 2.0, 4.0]
-    assert RetryConfig(max_delay_s=5.0).delay_for(10) == 5.0
-    assert RetryConfig().delay_for(10_000) == 30.0
+    assert (config.max_attempts, config.backoff_ms, config.backoff_factor) == (4, 1000, 2.0)
+    assert (config.max_backoff_ms, config.jitter) == (30_000, False)
+    assert config.retriable_errors == frozenset({ConnectionError, TimeoutError})
+    assert config.retriable_errors == DEFAULT_RETRIABLE_ERRORS
+    assert [config.sleep_ms_for(n) for n in (1, 2, 3)] == [1000.0, 2000.0, 4000.0]
+    assert RetryConfig(max_backoff_ms=5000).sleep_ms_for(10) == 5000.0
+    assert RetryConfig().sleep_ms_for(10_000) == 30_000.0
+
+
+def test_default_whitelist_retries_connection_and_timeout_errors() -> None:
+    sleeps: list[float] = []
+
+    assert execute_with_retry(failing(1, TimeoutError("slow")), RetryConfig(), sleep=sleeps.append)
+    assert execute_with_retry(failing(1, TransientError("x")), RetryConfig(), sleep=sleeps.append)
+
+    assert sleeps == [1.0, 1.0]
+
+
+def test_retriable_errors_accepts_any_iterable_and_stores_a_frozenset() -> None:
+    config = RetryConfig(retriable_errors={OSError})  # type: ignore[arg-type]
+
+    assert config.retriable_errors == frozenset({OSError})
+    assert config.is_retriable(TransientError("x"))
+    assert not config.is_retriable(ValueError("x"))
 
 
 def test_retry_logic_exponential_backoff_then_success() -> None:
     sleeps: list[float] = []
     func = failing(3, TransientError("connection reset"))
-    config = RetryConfig(retry_on=(ConnectionError,))
+    config = RetryConfig(retriable_errors=frozenset({ConnectionError}))
 
     with capture_logs() as logs:
         result = execute_with_retry(func, config, operation="load", sleep=sleeps.append)
@@ -55,15 +74,17 @@ def test_retry_logic_exponential_backoff_then_success() -> None:
         "event": "retry.attempt",
         "log_level": "warning",
         "attempt": 1,
-        "max_retries": 3,
-        "delay_s": 1.0,
+        "max_attempts": 4,
+        "sleep_ms": 1000.0,
         "operation": "load",
         "error_type": "TransientError",
         "error": "connection reset",
     }
+    assert [entry["attempt"] for entry in logs] == [1, 2, 3]
+    assert [entry["sleep_ms"] for entry in logs] == [1000.0, 2000.0, 4000.0]
 
 
-def test_max_retries_exhausted_reraises_the_last_error_unchanged() -> None:
+def test_max_attempts_exhausted_reraises_the_last_error_unchanged() -> None:
     errors = [ConnectionError(f"attempt {n}") for n in range(1, 5)]
     calls: list[int] = []
 
@@ -73,10 +94,10 @@ def test_max_retries_exhausted_reraises_the_last_error_unchanged() -> None:
 
     sleeps: list[float] = []
     with pytest.raises(ConnectionError) as caught:
-        execute_with_retry(func, RetryConfig(retry_on=(ConnectionError,)), sleep=sleeps.append)
+        execute_with_retry(func, RetryConfig(), sleep=sleeps.append)
 
     assert caught.value is errors[3]
-    assert len(calls) == 4
+    assert len(calls) == 4  # max_attempts counts the first attempt
     assert sleeps == [1.0, 2.0, 4.0]
 
 
@@ -85,7 +106,7 @@ def test_non_retryable_error_raises_at_once() -> None:
     func = failing(1, ValueError("bad data"))
 
     with capture_logs() as logs, pytest.raises(ValueError, match="bad data"):
-        execute_with_retry(func, RetryConfig(retry_on=(ConnectionError,)), sleep=sleeps.append)
+        execute_with_retry(func, RetryConfig(), sleep=sleeps.append)
 
     assert sleeps == []
     assert logs == []
@@ -98,7 +119,7 @@ def test_predicate_is_or_ed_with_the_whitelist() -> None:
 
     result = execute_with_retry(
         func,
-        RetryConfig(max_retries=2, base_delay_s=0.5, retry_on=(ConnectionError,)),
+        RetryConfig(max_attempts=3, backoff_ms=500, retriable_errors=frozenset()),
         is_retryable=lambda exc: "deadlock" in str(exc),
         sleep=sleeps.append,
     )
@@ -107,17 +128,17 @@ def test_predicate_is_or_ed_with_the_whitelist() -> None:
     assert sleeps == [0.5, 1.0]
 
 
-def test_jitter_draws_a_delay_between_zero_and_the_backoff() -> None:
+def test_jitter_draws_a_sleep_between_zero_and_the_backoff() -> None:
     sleeps: list[float] = []
-    config = RetryConfig(max_retries=6, base_delay_s=1.0, jitter=True, retry_on=(OSError,))
+    config = RetryConfig(max_attempts=7, jitter=True, retriable_errors=frozenset({OSError}))
 
     execute_with_retry(failing(6, OSError("x")), config, sleep=sleeps.append)
 
     assert len(sleeps) == 6
-    assert all(0.0 <= s <= config.delay_for(n) for n, s in enumerate(sleeps))
+    assert all(0.0 <= s * 1000 <= config.sleep_ms_for(n) for n, s in enumerate(sleeps, 1))
 
 
-def test_custom_logger_and_zero_retries() -> None:
+def test_custom_logger_and_a_single_attempt() -> None:
     class Recorder:
         def __init__(self) -> None:
             self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -128,41 +149,50 @@ def test_custom_logger_and_zero_retries() -> None:
     recorder = Recorder()
     execute_with_retry(
         failing(1, TimeoutError("t")),
-        RetryConfig(max_retries=1, retry_on=(TimeoutError,)),
+        RetryConfig(max_attempts=2),
         sleep=lambda _: None,
         logger=recorder,
     )
     with pytest.raises(TimeoutError):
         execute_with_retry(
-            failing(1, TimeoutError("t")),
-            RetryConfig(max_retries=0, retry_on=(TimeoutError,)),
-            sleep=lambda _: None,
+            failing(1, TimeoutError("t")), RetryConfig(max_attempts=1), sleep=lambda _: None
         )
 
     assert recorder.calls[0][0] == "retry.attempt"
     assert recorder.calls[0][1]["attempt"] == 1
+    assert recorder.calls[0][1]["max_attempts"] == 2
 
 
-def test_logged_error_masks_url_passwords() -> None:
-    error = ConnectionError("could not connect to postgresql://wdh:s3cr3t-planted@db:5432/x")
-
+@pytest.mark.parametrize(
+    ("message", "shown"),
+    [
+        ("no pg://wdh:s3cr3t-planted@db/x", "pg://wdh:***@db/x"),  # pragma: allowlist secret
+        ("connect failed: host=db password=s3cr3t-planted", "password=***"),
+        ("connect failed: DB_PASS=s3cr3t-planted", "DB_PASS=***"),
+    ],
+)
+def test_logged_error_masks_secrets(message: str, shown: str) -> None:
     with capture_logs() as logs:
         execute_with_retry(
-            failing(1, error), RetryConfig(retry_on=(ConnectionError,)), sleep=lambda _: None
+            failing(1, ConnectionError(message)), RetryConfig(), sleep=lambda _: None
         )
 
     assert "s3cr3t-planted" not in str(logs)
-    assert "postgresql://wdh:***@db:5432/x" in logs[0]["error"]
+    assert shown in logs[0]["error"]
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"max_retries": -1}, "max_retries must be >= 0"),
-        ({"base_delay_s": -1.0}, "delays must be >= 0"),
-        ({"max_delay_s": -1.0}, "delays must be >= 0"),
+        ({"max_attempts": 0}, "max_attempts must be an int >= 1 .it counts the first attempt"),
+        ({"backoff_ms": -1}, "backoffs must be >= 0"),
+        ({"max_backoff_ms": -1}, "backoffs must be >= 0"),
         ({"backoff_factor": 0.5}, "backoff_factor must be >= 1"),
-        ({"retry_on": (ValueError, "oops")}, "retry_on must hold exception types, got 'oops'"),
+        (
+            {"retriable_errors": frozenset({ValueError, "oops"})},
+            "retriable_errors must hold exception types, got 'oops'",
+        ),
+        ({"retriable_errors": ValueError}, "retriable_errors must be a set of exception types"),
     ],
 )
 def test_invalid_retry_config_is_rejected(options: dict[str, Any], message: str) -> None:

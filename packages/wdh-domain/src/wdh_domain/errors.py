@@ -31,7 +31,6 @@ __all__ = [
     "PipelineConfigError",
     "PipelineFailedError",
     "PipelineInputError",
-    "StepExecutionError",
     "UnknownRuleError",
     "WdhDomainError",
     "render_input_data",
@@ -45,11 +44,12 @@ def render_input_data(data: Any, *, max_chars: int = MAX_INPUT_DATA_CHARS) -> st
 
     Returns ``None`` for ``None``; strings are kept as text, anything else is ``repr``-ed
     after masking (a mapping's sensitive keys keep their name, their value becomes ``***``).
+    The rendered text is masked once more, for objects whose ``repr`` shows a secret.
     """
     if data is None:
         return None
     clean = sanitize(data)
-    text = clean if isinstance(clean, str) else repr(clean)
+    text = clean if isinstance(clean, str) else sanitize_text(repr(clean))
     return truncate(text, max_chars)
 
 
@@ -200,12 +200,6 @@ class MissingColumnsError(DataValidationError):
             domain=domain,
             field=", ".join(self.missing),
         )
-
-
-class StepExecutionError(WdhDomainError):
-    """A pipeline step failed as a whole (used for the error record of a failed step)."""
-
-    default_error_type = "STEP_ERROR"
 
 
 class PipelineFailedError(WdhDomainError):

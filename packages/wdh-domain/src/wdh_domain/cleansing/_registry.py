@@ -34,7 +34,8 @@ class CleansingRule:
 class CleansingRegistry:
     """Register, look up and list cleansing rules by name; duplicate names are rejected.
 
-    Thread-safe. Names are case-sensitive and must be non-empty.
+    Thread-safe. Names must be non-empty, without leading or trailing whitespace, and
+    unique ignoring case (``Trim`` cannot join ``trim``); lookups are exact.
     """
 
     def __init__(self) -> None:
@@ -57,6 +58,12 @@ class CleansingRegistry:
                 f"Cleansing rule name must be a non-empty string, got {name!r}",
                 operation="register",
             )
+        if candidate != candidate.strip():
+            raise CleansingRuleError(
+                f"Cleansing rule name {name!r} has leading or trailing whitespace; "
+                f"write {candidate.strip()!r}",
+                operation="register",
+            )
         if not callable(func):
             raise CleansingRuleError(
                 f"Cleansing rule '{name}' must be callable, got {type(func).__name__}",
@@ -70,6 +77,14 @@ class CleansingRegistry:
             if name in self._rules:
                 raise DuplicateRuleError(
                     f"Cleansing rule '{name}' is already registered", operation="register"
+                )
+            folded = name.casefold()
+            clash = next((known for known in self._rules if known.casefold() == folded), None)
+            if clash is not None:
+                raise DuplicateRuleError(
+                    f"Cleansing rule '{name}' differs only by case from the registered "
+                    f"rule '{clash}'",
+                    operation="register",
                 )
             self._rules[name] = rule
         return rule

@@ -13,7 +13,6 @@ from wdh_domain.errors import (
     PipelineConfigError,
     PipelineFailedError,
     PipelineInputError,
-    StepExecutionError,
     WdhDomainError,
 )
 from wdh_domain.pipelines._config import PipelineConfig
@@ -21,7 +20,7 @@ from wdh_domain.pipelines._core import Pipeline, PipelineBuilder
 from wdh_domain.pipelines._ids import new_execution_id
 from wdh_domain.pipelines._metrics import PipelineMetrics, StepMetrics, StepStatus, StepType
 from wdh_domain.pipelines._result import FailedRow, PipelineResult
-from wdh_domain.pipelines._retry import RetryConfig, execute_with_retry
+from wdh_domain.pipelines._retry import DEFAULT_RETRIABLE_ERRORS, RetryConfig, execute_with_retry
 from wdh_domain.pipelines._steps import CheckRequiredColumnsStep, ValidateDataTypesStep
 from wdh_domain.pipelines._types import (
     DataFrameStep,
@@ -33,6 +32,7 @@ from wdh_domain.pipelines._types import (
 )
 
 __all__ = [
+    "DEFAULT_RETRIABLE_ERRORS",
     "CheckRequiredColumnsStep",
     "DataFrameStep",
     "DataValidationError",
@@ -52,7 +52,6 @@ __all__ = [
     "Row",
     "RowIssue",
     "RowTransformStep",
-    "StepExecutionError",
     "StepMetrics",
     "StepResult",
     "StepStatus",

@@ -181,22 +181,37 @@ class Pipeline:
         """Shorthand for ``add_step(step, optional=True, ...)``."""
         return self.add_step(step, optional=True, retry=retry, name=name)
 
-    def run(self, initial_data: pd.DataFrame) -> PipelineResult:
+    def run(self, initial_data: pd.DataFrame, *, execution_id: str | None = None) -> PipelineResult:
         """Run every step over ``initial_data`` and return a :class:`PipelineResult`.
 
         Never raises for a row-level problem or a failing step: those are reported in
         the result (``success=False`` when a required step failed or the run stopped).
-        Raises :class:`~wdh_domain.errors.PipelineInputError` when ``initial_data`` is not
-        a DataFrame. The caller's frame is never modified.
+        ``execution_id`` lets a caller that already has one (a Dagster run writing an
+        audit row, say) share it with the run's context, logs and result; by default
+        each run gets a new unique id (``exec_%Y%m%d_%H%M%S_<random>``). Raises
+        :class:`~wdh_domain.errors.PipelineInputError` when ``initial_data`` is not a
+        DataFrame or ``execution_id`` is not a non-empty string. The caller's frame is
+        never modified.
         """
+        domain = self._config.domain or self._name
         if not isinstance(initial_data, pd.DataFrame):
             raise PipelineInputError(
                 f"Pipeline '{self._name}'.run() needs a pandas DataFrame, got "
                 f"{type(initial_data).__name__}",
                 operation="run",
-                domain=self._config.domain or self._name,
+                domain=domain,
+            )
+        candidate: object = execution_id  # checked at runtime for untyped callers
+        if candidate is not None and (not isinstance(candidate, str) or not candidate.strip()):
+            raise PipelineInputError(
+                f"Pipeline '{self._name}'.run() needs execution_id to be a non-empty string "
+                f"or None, got {execution_id!r}",
+                operation="run",
+                domain=domain,
+                field="execution_id",
             )
         return execute_run(
+            execution_id=execution_id,
             pipeline_name=self._name,
             config=self._config,
             specs=self._specs,

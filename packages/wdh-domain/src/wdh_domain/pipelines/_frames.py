@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from itertools import repeat
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["frame_from_rows", "frame_to_rows", "track_row_numbers"]
@@ -31,15 +32,61 @@ def frame_to_rows(df: pd.DataFrame) -> list[dict[Any, Any]]:
 def frame_from_rows(
     rows: Sequence[dict[Any, Any]], *, index: pd.Index, template: pd.DataFrame
 ) -> pd.DataFrame:
-    """Build a frame from row dicts with the given index.
+    """Build a frame from row dicts with the given index, keeping the template's dtypes.
 
-    Column dtypes are inferred from the Python values (int, float, bool, str and
-    datetimes come back as they went in). With no rows, the result is an empty frame
-    with the ``template``'s columns and dtypes.
+    Column dtypes are first inferred from the Python values (int64, float64, bool, str
+    and datetimes come back as they went in). A column the ``template`` also has whose
+    inferred dtype differs (``Int64``, ``category``, ``boolean``, ``string``, ``int32``,
+    ``float32``...) is cast back to the template's dtype when every value still fits,
+    i.e. the cast changes no value and no missing-ness; otherwise (a step wrote ``1.5``
+    into an ``Int64`` column, or a label that is not a category) the inferred dtype is
+    kept. With no rows, the result is an empty frame with the ``template``'s columns
+    and dtypes.
     """
     if not rows:
         return template.iloc[:0]
-    return pd.DataFrame(rows, index=index)
+    frame = pd.DataFrame(rows, index=index)
+    if not template.columns.is_unique:
+        return frame
+    original: dict[Any, Any] = dict(zip(template.columns, template.dtypes, strict=True))
+    restored: dict[Any, pd.Series] = {}
+    for column, dtype in zip(frame.columns, frame.dtypes, strict=True):
+        wanted = original.get(column)
+        if wanted is None or dtype == wanted:
+            continue
+        cast = _cast_if_lossless(frame[column], wanted)
+        if cast is not None:
+            restored[column] = cast
+    if not restored:
+        return frame
+    frame = frame.copy(deep=False)
+    for column, series in restored.items():
+        frame[column] = series
+    return frame
+
+
+def _cast_if_lossless(series: pd.Series, dtype: Any) -> pd.Series | None:
+    """Return ``series`` cast to ``dtype`` when no value or missing-ness changes, else None."""
+    if isinstance(dtype, pd.CategoricalDtype) and not bool(
+        series.dropna().isin(dtype.categories).all()
+    ):
+        return None  # a label that is not a category would become NaN
+    try:
+        cast = series.astype(dtype)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    before = series.to_numpy(dtype=object)
+    after = cast.to_numpy(dtype=object)
+    missing = pd.isna(before)
+    if not np.array_equal(missing, pd.isna(after)):
+        return None
+    present = ~missing
+    # Elementwise Python equality: 5 != "5", 1.5 != 1, an int32 wrap-around != its source.
+    try:
+        same = bool(np.all(before[present] == after[present]))
+    except (TypeError, ValueError):  # cells whose == is not a plain bool (arrays, ...)
+        return None
+    return cast if same else None
 
 
 def track_row_numbers(

@@ -11,8 +11,10 @@ StepType = Literal["dataframe", "row_transform"]
 
 StepStatus = Literal["completed", "failed", "optional_failed", "stopped"]
 """``completed``: the step ran to its end (rows may have failed);
-``failed``: a required step raised; ``optional_failed``: an optional step raised and the
-data passed on unchanged; ``stopped``: the run stopped inside this step at a row error."""
+``failed``: a required step raised, or a row step's ``apply`` raised an unexpected
+exception (a bug, not a row error) on at least one row; ``optional_failed``: an optional
+step raised and the data passed on unchanged; ``stopped``: the run stopped inside this
+step at a row error (``stop_on_error``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,8 +52,16 @@ class PipelineResult:
     - ``success``: ``True`` when every required step completed and the run was not
       stopped. In collect mode (``stop_on_error=False``) rows may have failed in a
       successful run: they are in ``failed_rows``, not in ``output_data``.
-    - ``output_data``: the rows that passed every step; on a stopped run, the frame as of
-      the last completed step (plus nothing from the step that stopped it).
+    - ``output_data``: the rows that passed every step. On a run stopped inside a row
+      step (``stop_on_error``), the frame as of the last completed step minus the rows
+      that failed in the stopping step; that step's other work is discarded. On a run
+      stopped by a failed step or the error threshold, the frame as of the last step
+      that completed.
+
+    Invariant (every run): each input row is in exactly one of ``output_data``,
+    ``failed_rows`` or the rows a DataFrame step dropped on purpose, in input order; the
+    last executed step's ``StepMetrics.rows_out == len(output_data)`` and, for row
+    steps, ``rows_out == rows_in - rows_failed``.
     - ``failed_rows``: one :class:`FailedRow` per failed row, in input order.
     - ``errors``: every error as a formatted string
       (``[ERROR_TYPE] message | Domain: X | Row: N | Field: Y``); ``error_details`` holds

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -13,7 +13,7 @@ import structlog
 from wdh_domain._sanitize import sanitize_text, truncate
 from wdh_domain.errors import PipelineConfigError
 
-__all__ = ["RetryConfig", "execute_with_retry"]
+__all__ = ["DEFAULT_RETRIABLE_ERRORS", "RetryConfig", "execute_with_retry"]
 
 T = TypeVar("T")
 
@@ -21,56 +21,87 @@ _logger = structlog.get_logger("wdh_domain.pipelines.retry")
 
 _MAX_ERROR_CHARS = 300
 
+DEFAULT_RETRIABLE_ERRORS: frozenset[type[BaseException]] = frozenset(
+    {ConnectionError, TimeoutError}
+)
+"""The exception types retried by default: the transient errors the standard library knows.
+
+``wdh_domain`` cannot import database drivers, so infrastructure code adds its own
+classification (e.g. ``psycopg2.OperationalError`` translated to a transient error) with
+``execute_with_retry(..., is_retryable=...)`` or by listing its types here.
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class RetryConfig:
     """How often and how long to retry an operation that failed with a transient error.
 
-    ``max_retries`` counts retries after the first attempt (3 means at most 4 attempts).
-    The delay before retry ``n`` (0-based) is ``base_delay_s * backoff_factor ** n`` capped
-    at ``max_delay_s`` — 1 s, 2 s, 4 s by default; with ``jitter`` it is drawn uniformly
-    from ``[0, delay]`` ("full jitter"). Only exceptions that are instances of a type in
-    ``retry_on`` (subclasses included) are retried, unless ``execute_with_retry`` is given
-    an extra ``is_retryable`` predicate.
+    Field names follow the specification (AC-1.10.2):
+
+    - ``max_attempts``: the total number of calls, **the first attempt included**
+      (``4`` = the first try plus 3 retries; ``1`` = no retry). Must be >= 1.
+    - ``backoff_ms``: the sleep after the first failed attempt, in milliseconds. The
+      sleep after failed attempt ``n`` (1-based) is
+      ``backoff_ms * backoff_factor ** (n - 1)`` capped at ``max_backoff_ms``: 1 s, 2 s,
+      4 s by default. With ``jitter`` the sleep is drawn uniformly from ``[0, that]``
+      ("full jitter").
+    - ``retriable_errors``: the whitelist; an exception is retried only when it is an
+      instance of one of these types (subclasses included) or when ``execute_with_retry``
+      is given an ``is_retryable`` predicate that accepts it. Any iterable of exception
+      types is accepted and stored as a ``frozenset``; an empty set retries only what the
+      predicate accepts.
     """
 
-    max_retries: int = 3
-    base_delay_s: float = 1.0
+    max_attempts: int = 4  # first try + 3 retries -> sleeps 1 s, 2 s, 4 s
+    backoff_ms: int = 1000
     backoff_factor: float = 2.0
-    max_delay_s: float = 30.0
+    max_backoff_ms: int = 30_000
     jitter: bool = False
-    retry_on: tuple[type[BaseException], ...] = ()
+    retriable_errors: frozenset[type[BaseException]] = DEFAULT_RETRIABLE_ERRORS
 
     def __post_init__(self) -> None:
-        if self.max_retries < 0:
+        attempts: object = self.max_attempts  # checked at runtime for untyped callers
+        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
             raise PipelineConfigError(
-                f"RetryConfig.max_retries must be >= 0, got {self.max_retries}",
-                field="max_retries",
+                "RetryConfig.max_attempts must be an int >= 1 (it counts the first attempt), "
+                f"got {attempts!r}",
+                field="max_attempts",
             )
-        if self.base_delay_s < 0 or self.max_delay_s < 0:
+        if self.backoff_ms < 0 or self.max_backoff_ms < 0:
             raise PipelineConfigError(
-                "RetryConfig delays must be >= 0, got "
-                f"base_delay_s={self.base_delay_s}, max_delay_s={self.max_delay_s}",
-                field="base_delay_s" if self.base_delay_s < 0 else "max_delay_s",
+                "RetryConfig backoffs must be >= 0, got "
+                f"backoff_ms={self.backoff_ms}, max_backoff_ms={self.max_backoff_ms}",
+                field="backoff_ms" if self.backoff_ms < 0 else "max_backoff_ms",
             )
         if self.backoff_factor < 1:
             raise PipelineConfigError(
                 f"RetryConfig.backoff_factor must be >= 1, got {self.backoff_factor}",
                 field="backoff_factor",
             )
-        entries: tuple[object, ...] = self.retry_on  # checked at runtime for untyped callers
-        for error_type in entries:
+        entries: object = self.retriable_errors  # checked at runtime for untyped callers
+        if isinstance(entries, str | bytes | type) or not isinstance(entries, Iterable):
+            raise PipelineConfigError(
+                f"RetryConfig.retriable_errors must be a set of exception types, got {entries!r}",
+                field="retriable_errors",
+            )
+        types = frozenset(entries)
+        for error_type in types:
             if not (isinstance(error_type, type) and issubclass(error_type, BaseException)):
                 raise PipelineConfigError(
-                    f"RetryConfig.retry_on must hold exception types, got {error_type!r}",
-                    field="retry_on",
+                    f"RetryConfig.retriable_errors must hold exception types, got {error_type!r}",
+                    field="retriable_errors",
                 )
+        object.__setattr__(self, "retriable_errors", types)
 
-    def delay_for(self, retry_index: int) -> float:
-        """Return the un-jittered delay in seconds before retry ``retry_index`` (0-based)."""
-        # The exponent is bounded so that a large retry count cannot overflow a float.
-        exponent = min(retry_index, 64)
-        return float(min(self.base_delay_s * self.backoff_factor**exponent, self.max_delay_s))
+    def sleep_ms_for(self, attempt: int) -> float:
+        """Return the un-jittered sleep in ms after failed attempt ``attempt`` (1-based)."""
+        # The exponent is bounded so that a large attempt count cannot overflow a float.
+        exponent = min(max(attempt - 1, 0), 64)
+        return float(min(self.backoff_ms * self.backoff_factor**exponent, self.max_backoff_ms))
+
+    def is_retriable(self, exc: BaseException) -> bool:
+        """Tell whether ``exc`` is an instance of a whitelisted type (subclasses included)."""
+        return isinstance(exc, tuple(self.retriable_errors))
 
 
 def execute_with_retry(
@@ -84,36 +115,39 @@ def execute_with_retry(
 ) -> T:
     """Call ``func`` and return its result, retrying transient failures with backoff.
 
-    An exception is retried when it is an instance of ``config.retry_on`` or when
+    ``func`` is called at most ``config.max_attempts`` times. An exception is retried
+    when it is an instance of a type in ``config.retriable_errors`` or when
     ``is_retryable(exc)`` is true; any other exception propagates at once, unchanged.
-    Each retry is logged (warning) as ``retry.attempt`` with ``attempt`` (1-based retry
-    number), ``max_retries``, ``delay_s``, ``operation``, ``error_type`` and the sanitized
-    ``error`` message, then ``sleep(delay_s)`` is called. When the last retry fails too,
-    its exception is re-raised unchanged.
+    Before each retry a warning ``retry.attempt`` is logged with ``attempt`` (the 1-based
+    number of the attempt that just failed), ``max_attempts``, ``sleep_ms``,
+    ``operation``, ``error_type`` and the sanitized, truncated ``error`` message, then
+    ``sleep(sleep_ms / 1000)`` is called (``sleep`` takes seconds, like ``time.sleep``).
+    When the last attempt fails too, its exception is re-raised unchanged.
     """
     log = logger if logger is not None else _logger
-    retry_index = 0
+    whitelist = tuple(config.retriable_errors)
+    attempt = 1
     while True:
         try:
             return func()
         except BaseException as exc:
-            retryable = isinstance(exc, config.retry_on) or (
+            retryable = isinstance(exc, whitelist) or (
                 is_retryable is not None and is_retryable(exc)
             )
-            if not retryable or retry_index >= config.max_retries:
+            if not retryable or attempt >= config.max_attempts:
                 raise
-            delay_s = config.delay_for(retry_index)
+            sleep_ms = config.sleep_ms_for(attempt)
             if config.jitter:
                 # Jitter spreads simultaneous retries apart; not a security use of random.
-                delay_s = random.uniform(0.0, delay_s)  # noqa: S311
-            retry_index += 1
+                sleep_ms = random.uniform(0.0, sleep_ms)  # noqa: S311
             log.warning(
                 "retry.attempt",
-                attempt=retry_index,
-                max_retries=config.max_retries,
-                delay_s=delay_s,
+                attempt=attempt,
+                max_attempts=config.max_attempts,
+                sleep_ms=sleep_ms,
                 operation=operation,
                 error_type=type(exc).__name__,
                 error=truncate(sanitize_text(str(exc)), _MAX_ERROR_CHARS),
             )
-            sleep(delay_s)
+            sleep(sleep_ms / 1000)
+            attempt += 1

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from wdh_domain._sanitize import sanitize_text, truncate
@@ -60,6 +61,9 @@ class _StepOutcome:
     extra_log: dict[str, Any] = field(default_factory=dict)
 
 
+_FAILED_STATUSES: frozenset[StepStatus] = frozenset({"failed", "optional_failed", "stopped"})
+
+
 class _AbortStepError(Exception):
     """Internal: an optional row step raised; the whole step is abandoned."""
 
@@ -84,8 +88,12 @@ def execute_run(
     initial_data: pd.DataFrame,
     logger: Any,
     sleep: Callable[[float], None],
+    execution_id: str | None = None,
 ) -> PipelineResult:
-    """Run ``specs`` over ``initial_data`` once and return the result (never raises for data)."""
+    """Run ``specs`` over ``initial_data`` once and return the result (never raises for data).
+
+    ``execution_id`` names the run (a new unique id when ``None``).
+    """
     return _Run(
         pipeline_name=pipeline_name,
         config=config,
@@ -93,6 +101,7 @@ def execute_run(
         initial_data=initial_data,
         logger=logger,
         sleep=sleep,
+        execution_id=execution_id,
     ).execute()
 
 
@@ -108,6 +117,7 @@ class _Run:
         initial_data: pd.DataFrame,
         logger: Any,
         sleep: Callable[[float], None],
+        execution_id: str | None = None,
     ) -> None:
         started = datetime.now(UTC)
         self.pipeline_name = pipeline_name
@@ -116,7 +126,7 @@ class _Run:
         self.domain = config.domain or pipeline_name
         self.context = PipelineContext(
             pipeline_name=pipeline_name,
-            execution_id=new_execution_id(started),
+            execution_id=execution_id if execution_id is not None else new_execution_id(started),
             timestamp=started,
             config=dict(config.settings),
             domain=self.domain,
@@ -124,8 +134,9 @@ class _Run:
         self.log = logger.bind(pipeline_name=pipeline_name, execution_id=self.context.execution_id)
         self.sleep = sleep
         self.input = initial_data
-        # A shallow copy is O(columns) under copy-on-write and shields the caller's frame
-        # from steps that assign columns in place; it is the only copy a run makes.
+        # Shallow copies cost O(columns) under copy-on-write: one here, one handed to each
+        # DataFrame step call, so no step can change the caller's frame or the frame that
+        # passes on unchanged when it fails. Row steps rebuild the frame once per step.
         self.df = initial_data.copy(deep=False)
         self.rows_in = len(initial_data)
         # row_numbers[i] is the input row number of row i of self.df; None means "i".
@@ -198,22 +209,19 @@ class _Run:
             "warnings_count": outcome.warnings_count,
             **outcome.extra_log,
         }
-        if outcome.status == "completed":
+        if outcome.status not in _FAILED_STATUSES:
             self.log.info("pipeline.step.completed", **log_fields)
-        elif outcome.status == "stopped":
-            # stop_on_error: the first failed row stops the run inside this step.
-            self.log.error(
-                "pipeline.step.failed",
-                reason="row_error",
-                error=self.errors[-1].format() if self.errors else None,
-                **log_fields,
-            )
-        if outcome.status == "stopped":
-            self.stopped_at = spec.name
+        elif outcome.status == "optional_failed":
+            # An optional step's failure is a warning (AC-1.10.3); same fields otherwise.
+            self.log.warning("pipeline.step.failed", **log_fields)
+        else:
+            self.log.error("pipeline.step.failed", **log_fields)
+        if not outcome.proceed:
+            self.stopped_at = self.stopped_at or spec.name
             return False
-        if outcome.proceed and outcome.status == "completed":
+        if outcome.status in ("completed", "failed"):
             return self._within_threshold(spec)
-        return outcome.proceed
+        return True
 
     # ------------------------------------------------------------- steps
 
@@ -229,7 +237,11 @@ class _Run:
         )
 
     def _run_dataframe_step(self, spec: StepSpec, before: pd.DataFrame) -> _StepOutcome:
-        after = self._call(spec, partial(spec.step.execute, before, self.context))
+        execute = spec.step.execute
+        context = self.context
+        # A fresh shallow copy per call (retries included): a step that changes its input in
+        # place and then raises must not leak the change into the data that passes on.
+        after = self._call(spec, lambda: execute(before.copy(deep=False), context))
         if not isinstance(after, pd.DataFrame):
             raise TypeError(
                 f"DataFrameStep '{spec.name}' returned {type(after).__name__}, expected a "
@@ -287,7 +299,9 @@ class _Run:
         record: Row,
         context: PipelineContext,
     ) -> StepResult:
-        return self._call(spec, partial(apply, record, context))  # type: ignore[no-any-return]
+        # A fresh dict per attempt: an attempt that changed the row and then raised must
+        # not hand its half-done changes to the next attempt.
+        return self._call(spec, lambda: apply(dict(record), context))  # type: ignore[no-any-return]
 
     def _step_failed(self, spec: StepSpec, exc: Exception, rows_in: int) -> _StepOutcome:
         cause: BaseException = exc
@@ -310,12 +324,10 @@ class _Run:
                 traceback=_format_traceback(cause),
             )
         log_fields: dict[str, Any] = {
-            "step_name": spec.name,
-            "step_type": spec.step_type,
             "optional": spec.optional,
-            "rows_processed": rows_in,
+            "reason": "step_exception",
             "error_type": base.error_type,
-            "error": base.message,
+            "error": base.format(),
         }
         if not expected:
             # The sanitized text, not exc_info: some renderers print frame locals (row data).
@@ -330,15 +342,18 @@ class _Run:
                 f"unchanged: {_describe(cause)}",
             )
             self.warnings.append(warning)
-            self.log.warning("pipeline.step.failed", **log_fields)
-            return _StepOutcome(status="optional_failed", rows_out=rows_in, warnings_count=1)
+            return _StepOutcome(
+                status="optional_failed", rows_out=rows_in, warnings_count=1, extra_log=log_fields
+            )
         self.errors.append(base)
         self.step_failed = True
-        self.log.error("pipeline.step.failed", **log_fields)
-        if self.config.stop_on_error:
-            self.stopped_at = spec.name
-            return _StepOutcome(status="failed", rows_out=rows_in, errors_count=1, proceed=False)
-        return _StepOutcome(status="failed", rows_out=rows_in, errors_count=1)
+        return _StepOutcome(
+            status="failed",
+            rows_out=rows_in,
+            errors_count=1,
+            proceed=not self.config.stop_on_error,
+            extra_log=log_fields,
+        )
 
     def _within_threshold(self, spec: StepSpec) -> bool:
         if self.config.stop_on_error or not self.failures or self.rows_in == 0:
@@ -579,39 +594,72 @@ class _RowStepState:
         return True
 
     def finish(self, before: pd.DataFrame) -> _StepOutcome:
-        run = self.run
+        """Close the step: rebuild the frame, count, and decide the step's status.
+
+        A step whose ``apply`` raised (a bug, not a row error) on any row is ``failed``:
+        its rows are failed rows (with tracebacks), one step-level ``STEP_ERROR`` is
+        recorded and the run is not successful. When the run stops inside this step
+        (``stop_on_error``), the output is the frame as the previous step left it minus
+        the rows that failed here, so ``rows_out`` equals the rows of the returned frame.
+        """
+        run, spec = self.run, self.spec
+        status: StepStatus = "completed"
         extra: dict[str, Any] = {}
-        if self.row_exceptions:
-            extra["row_exceptions"] = self.row_exceptions
-            run.log.error(
-                "pipeline.step.row_exceptions",
-                step_name=self.spec.name,
-                step_type=self.spec.step_type,
-                row_exceptions=self.row_exceptions,
-                first_error=self.first_error_context.format() if self.first_error_context else None,
-                traceback=self.first_error_context.traceback if self.first_error_context else None,
+        first = self.first_error_context  # set with the first row exception, if any
+        if first is not None:
+            step_error = ErrorContext(
+                error_type="STEP_ERROR",
+                message=(
+                    f"Step '{spec.name}' raised an exception on {self.row_exceptions} row(s); "
+                    f"first: {first.message}"
+                ),
+                operation=spec.name,
+                domain=run.domain,
+                traceback=first.traceback,
             )
-        outcome = _StepOutcome(
-            rows_out=len(self.kept),
+            run.errors.append(step_error)
+            run.step_failed = True
+            self.errors_count += 1
+            status = "failed"
+            extra = {
+                "reason": "row_exceptions",
+                "row_exceptions": self.row_exceptions,
+                "error_type": step_error.error_type,
+                "error": step_error.format(),
+                "traceback": first.traceback,
+            }
+        elif self.stopped:
+            last = run.errors[-1]
+            status = "stopped"
+            extra = {"reason": "row_error", "error_type": last.error_type, "error": last.format()}
+        self._drop_failed_row_numbers(len(before))
+        if self.stopped:
+            # Discard this step's work: the rows as the previous step left them, minus the
+            # failed ones (they are in failed_rows, never in both places).
+            keep = np.ones(len(before), dtype=bool)
+            keep[self.failed_positions] = False
+            run.df = before.iloc[keep]
+        else:
+            index = before.index.delete(self.failed_positions) if self.failed_positions else None
+            run.df = frame_from_rows(
+                self.kept, index=before.index if index is None else index, template=before
+            )
+        return _StepOutcome(
+            status=status,
+            rows_out=len(run.df),
             rows_failed=len(self.failed_positions),
             errors_count=self.errors_count,
             warnings_count=self.warnings_count,
+            proceed=not self.stopped,
             extra_log=extra,
         )
-        if self.stopped:
-            # The run stops inside this step: the frame stays as the previous step left it.
-            outcome.status = "stopped"
-            return outcome
-        index = before.index
-        if self.failed_positions:
-            index = index.delete(self.failed_positions)
-            if run.traceable:
-                failed = set(self.failed_positions)
-                numbers = run.row_numbers
-                run.row_numbers = [
-                    numbers[p] if numbers is not None else p
-                    for p in range(len(before))
-                    if p not in failed
-                ]
-        run.df = frame_from_rows(self.kept, index=index, template=before)
-        return outcome
+
+    def _drop_failed_row_numbers(self, rows_before: int) -> None:
+        run = self.run
+        if not self.failed_positions or not run.traceable:
+            return
+        failed = set(self.failed_positions)
+        numbers = run.row_numbers
+        run.row_numbers = [
+            numbers[p] if numbers is not None else p for p in range(rows_before) if p not in failed
+        ]

@@ -28,7 +28,7 @@ class CheckRequiredColumnsStep:
     """DataFrame step: fail when any of ``required_columns`` is missing.
 
     Raises :class:`~wdh_domain.errors.MissingColumnsError` naming every missing column
-    and every column present; otherwise returns the frame itself (no copy).
+    and every column present; otherwise returns the frame it was given, unchanged.
     """
 
     def __init__(self, required_columns: Sequence[str], *, name: str | None = None) -> None:

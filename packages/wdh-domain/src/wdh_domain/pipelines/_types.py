@@ -72,10 +72,12 @@ class StepResult:
 class DataFrameStep(Protocol):
     """Bulk transformation of the whole frame (vectorized pandas), Decision #3.
 
-    ``execute`` returns the new frame; returning the same object costs nothing. Steps
-    that drop or reorder rows should keep the index labels so that later row errors
-    still carry the row number of the run's input. A step may define a ``name``
-    attribute; otherwise its class name is used.
+    ``execute`` gets a shallow copy of the current frame (its own, so assigning columns
+    in place cannot reach the caller or, when the step fails, the data that passes on)
+    and returns the new frame; returning the frame it was given is free. Steps that drop
+    or reorder rows should keep the index labels so that later row errors still carry
+    the row number of the run's input. A step may define a ``name`` attribute;
+    otherwise its class name is used.
     """
 
     def execute(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:
@@ -90,7 +92,8 @@ class RowTransformStep(Protocol):
     ``apply`` gets one row as a dict (a fresh dict per row, which the step may modify)
     and returns a :class:`StepResult`. To fail a row, return errors or raise
     :class:`~wdh_domain.errors.DataValidationError`; any other exception is treated as a
-    bug in the step and reported with its traceback.
+    bug in the step: the row fails with its traceback and the step counts as failed
+    (the run is not successful).
     """
 
     def apply(self, row: Row, context: PipelineContext) -> StepResult:
