@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import URL, create_engine, text
 
 from wdh_io.audit import MAX_ERROR_MESSAGE_LENGTH, AuditRecorder
 from wdh_io.errors import (
+    CommitOutcomeUnknownError,
     ConnectionLostError,
     ConstraintViolationError,
     DatabaseError,
@@ -134,6 +136,34 @@ def test_duplicate_start_is_a_constraint_violation(engine: sa.Engine) -> None:
     ]
 
 
+def test_ensure_run_opens_a_row_once_and_never_reopens_a_finished_one(
+    engine: sa.Engine,
+) -> None:
+    audit = AuditRecorder(engine)
+    assert audit.ensure_run(execution_id="exec_e", pipeline_name="sample", input_file_path="a")
+    assert not audit.ensure_run(execution_id="exec_e", pipeline_name="sample")
+    [running] = _rows(engine, "SELECT status, input_file_path FROM pipeline_executions")
+    assert (running["status"], running["input_file_path"]) == ("running", "a")
+
+    audit.complete_run(execution_id="exec_e", status="failed", error_message="boom")
+    assert not audit.ensure_run(execution_id="exec_e", pipeline_name="sample")
+    [failed] = _rows(engine, "SELECT status FROM pipeline_executions")
+    assert failed["status"] == "failed"
+
+    with pytest.raises(DataValidationError, match="execution_id must not be empty"):
+        audit.ensure_run(execution_id="", pipeline_name="sample")
+
+
+def test_ensure_run_joins_the_callers_transaction(engine: sa.Engine) -> None:
+    audit = AuditRecorder(engine)
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        assert audit.ensure_run(execution_id="exec_t", pipeline_name="p", connection=conn)
+        assert _rows(engine, "SELECT * FROM pipeline_executions") == []  # not committed yet
+        transaction.rollback()
+    assert _rows(engine, "SELECT * FROM pipeline_executions") == []
+
+
 def test_completing_an_unknown_or_finished_run_fails(engine: sa.Engine) -> None:
     audit = AuditRecorder(engine)
     with pytest.raises(DatabaseError, match="no running execution 'nope'"):
@@ -204,3 +234,31 @@ def test_missing_tables_and_lost_servers_are_database_errors(
         assert "could not record the start of run 'e'" in str(caught.value)
     finally:
         unreachable.dispose()
+
+
+def test_a_connection_lost_during_the_audit_commit_is_an_unknown_outcome(
+    migrated_database_url: URL, migrated_postgresql: psycopg.Connection[Any]
+) -> None:
+    engine = create_engine(migrated_database_url.set(password=PLANTED))
+    commits: list[int] = []
+
+    @sa.event.listens_for(engine, "commit")
+    def kill(conn: Any) -> None:
+        pid = conn.connection.driver_connection.get_backend_pid()
+        commits.append(pid)
+        migrated_postgresql.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+        migrated_postgresql.commit()
+
+    try:
+        with pytest.raises(CommitOutcomeUnknownError) as caught:
+            AuditRecorder(engine).start_run(execution_id="exec_k", pipeline_name="sample")
+        message = str(caught.value)
+        assert message.startswith("could not record the start of run 'exec_k': connection lost")
+        assert "table: pipeline_executions" in message
+        assert not isinstance(caught.value, ConnectionLostError)  # never retried blindly
+        assert PLANTED not in message
+        assert len(commits) == 1
+        sa.event.remove(engine, "commit", kill)
+        assert _rows(engine, "SELECT count(*) AS n FROM pipeline_executions") == [{"n": 0}]
+    finally:
+        engine.dispose()

@@ -31,7 +31,11 @@ def test_load_bench_runs(database_url: sa.URL, capsys: pytest.CaptureFixture[str
         )
     finally:
         sys.modules.pop("load_bench", None)
-    last = capsys.readouterr().out.strip().splitlines()[-1]
+    output = capsys.readouterr().out
+    assert "ran on 400 rows and are compared by rows/s: at their speed 1M rows" in output
+    assert "peak_mem_vs_frame includes fixed overhead" in output
+    assert "this run has 3,000 rows, read it with care" in output
+    last = output.strip().splitlines()[-1]
     keys = [pair.split("=")[0] for pair in last.split()]
     assert keys == [
         "append_vs_floor",

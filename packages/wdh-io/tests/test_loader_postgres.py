@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.integration
 SECRET = "s3cr3t-planted"  # pragma: allowlist secret
 OTHER_ROW = "other-row-value-7731"
 METHODS = ["copy", "generic"]
-NO_RETRY = RetryConfig(max_retries=0)
+NO_RETRY = RetryConfig(max_attempts=1)
 
 
 @pytest.fixture
@@ -131,13 +132,21 @@ def test_append_then_upsert_counts_exactly(engine: sa.Engine, method: str) -> No
     assert [r[1] for r in rows(engine, "people")] == ["p1", "p2", "p3", "new", "new", "new", "new"]
 
 
-def test_parity_both_paths_same_rows_and_results(engine: sa.Engine) -> None:
+def test_parity_both_paths_same_rows_and_results(
+    engine: sa.Engine, postgresql: psycopg.Connection[Any]
+) -> None:
+    # A session time zone far from UTC: a path reading zone-less values in it would differ.
+    run(engine, f"ALTER DATABASE {postgresql.info.dbname} SET TimeZone TO 'Asia/Shanghai'")
+    engine.dispose()
     ddl = (
         "CREATE TABLE {t} (id bigint, k text, name text, amount numeric(12, 3), "
         "f double precision, ok boolean, d date, ts timestamp, tz timestamptz, n integer, "
-        "PRIMARY KEY (id, k))"
+        "ots timestamp, otz timestamptz, od date, PRIMARY KEY (id, k))"
     )
     run(engine, ddl.format(t="via_copy"), ddl.format(t="via_generic"))
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    naive = dt.datetime(2024, 1, 1, 12, 0, 0, 250_000)  # noqa: DTZ001 - naive means UTC
+    aware = dt.datetime(2024, 1, 1, 20, 0, tzinfo=shanghai)
     base = pd.DataFrame(
         {
             "id": np.arange(7, dtype=np.int64),
@@ -153,6 +162,10 @@ def test_parity_both_paths_same_rows_and_results(engine: sa.Engine) -> None:
                 utc=True,
             ),
             "n": pd.array([1, None, 3, 4, 5, 6, None], dtype="Int64"),
+            # Python objects (rows from pydantic models): naive and aware, and dates.
+            "ots": objects(naive, aware, None, naive, aware, naive, aware),
+            "otz": objects(aware, naive, None, aware, naive, aware, naive),
+            "od": objects(dt.date(2024, 2, 29), None, naive, *[dt.date(1999, 1, 1)] * 4),
             "ignored": range(7),
         }
     )
@@ -182,21 +195,33 @@ def test_parity_both_paths_same_rows_and_results(engine: sa.Engine) -> None:
         (2, 4, ("ignored",), 2, "public"),
     ]
     assert rows(engine, "via_copy", "id, k") == rows(engine, "via_generic", "id, k")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET TimeZone TO 'UTC'")
+        stored = conn.exec_driver_sql(
+            "SELECT ots::text, otz::text, od::text FROM via_generic WHERE id = 0"
+        ).one()
+    assert tuple(stored) == ("2024-01-01 12:00:00.25", "2024-01-01 12:00:00+00", "2024-02-29")
 
 
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Shanghai"])
 @pytest.mark.parametrize("method", METHODS)
 def test_types_round_trip_whatever_the_session_time_zone(
-    engine: sa.Engine, postgresql: psycopg.Connection[Any], method: str
+    engine: sa.Engine, postgresql: psycopg.Connection[Any], method: str, zone: str
 ) -> None:
     dbname = postgresql.info.dbname
-    run(engine, f"ALTER DATABASE {dbname} SET TimeZone TO 'America/New_York'")
+    run(engine, f"ALTER DATABASE {dbname} SET TimeZone TO '{zone}'")
     engine.dispose()  # new connections pick up the database's time zone
     run(
         engine,
         "CREATE TABLE typed (id integer PRIMARY KEY, txt text, num numeric, f real, "
         "big bigint, ok boolean, d date, naive timestamp, aware timestamptz, "
-        "naive_into_tz timestamptz, aware_into_naive timestamp)",
+        "naive_into_tz timestamptz, aware_into_naive timestamp, "
+        "obj_naive timestamp, obj_aware timestamptz, obj_naive_into_tz timestamptz, "
+        "obj_aware_into_naive timestamp, obj_date date)",
     )
+    plus8 = dt.timezone(dt.timedelta(hours=8))
+    obj_naive = dt.datetime(2024, 3, 10, 2, 30)  # noqa: DTZ001 - naive means UTC
+    obj_aware = dt.datetime(2024, 3, 10, 10, 30, tzinfo=plus8)
     frame = pd.DataFrame(
         {
             "id": [1, 2, 3, 4],
@@ -210,11 +235,16 @@ def test_types_round_trip_whatever_the_session_time_zone(
             "aware": times(["2024-03-10T10:30:00+08:00", None, None, None], utc=True),
             "naive_into_tz": times(["2024-03-10 02:30:00", None, None, None]),
             "aware_into_naive": pd.Series(times(["2024-03-10T10:30:00+08:00", None, None, None])),
+            "obj_naive": objects(obj_naive, None, None, None),
+            "obj_aware": objects(obj_aware, None, None, None),
+            "obj_naive_into_tz": objects(obj_naive, None, None, None),
+            "obj_aware_into_naive": objects(obj_aware, None, None, None),
+            "obj_date": objects(dt.date(2024, 2, 29), None, None, None),
         }
     )
     loader_for(engine, method).load_dataframe(frame, "typed")
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SHOW TimeZone").scalar_one() == "America/New_York"
+        assert conn.exec_driver_sql("SHOW TimeZone").scalar_one() == zone
         conn.exec_driver_sql("SET TimeZone TO 'UTC'")
         got = [tuple(r) for r in conn.exec_driver_sql("SELECT * FROM typed ORDER BY id")]
     utc = dt.UTC
@@ -230,8 +260,13 @@ def test_types_round_trip_whatever_the_session_time_zone(
         dt.datetime(2024, 3, 10, 2, 30, tzinfo=utc),
         dt.datetime(2024, 3, 10, 2, 30, tzinfo=utc),
         dt.datetime(2024, 3, 10, 2, 30),  # noqa: DTZ001 - a naive column, UTC wall time
+        dt.datetime(2024, 3, 10, 2, 30),  # noqa: DTZ001 - a naive column, UTC wall time
+        dt.datetime(2024, 3, 10, 2, 30, tzinfo=utc),
+        dt.datetime(2024, 3, 10, 2, 30, tzinfo=utc),
+        dt.datetime(2024, 3, 10, 2, 30),  # noqa: DTZ001 - a naive column, UTC wall time
+        dt.date(2024, 2, 29),
     )
-    assert got[1] == (2, "emoji 😀🎉", None, None, None, False, None, None, None, None, None)
+    assert got[1] == (2, "emoji 😀🎉", None, None, None, False, *[None] * 10)
     assert got[2][:4] == (3, None, None, None)
     assert got[3][:6] == (4, None, decimal.Decimal(1), 2.0, -5, None)
 
@@ -242,9 +277,24 @@ def test_empty_frame_writes_nothing(engine: sa.Engine) -> None:
         result = loader_for(engine, method).load_dataframe(people(0), "people", upsert_keys=["id"])
         assert (result.rows_inserted, result.rows_updated, result.batches) == (0, 0, 0)
         assert result.columns_dropped == ()
-    no_columns = pd.DataFrame(index=range(0))
+    assert count(engine, "people") == 0
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_frame_without_rows_or_columns_is_a_zero_load(engine: sa.Engine, method: str) -> None:
+    run(engine, PEOPLE)
+    loader = loader_for(engine, method)
+    for keys in (None, ["id"]):
+        result = loader.load_dataframe(pd.DataFrame(), "people", upsert_keys=keys)
+        assert (result.rows_inserted, result.rows_updated, result.batches) == (0, 0, 0)
+        assert (result.columns_dropped, result.method) == ((), method)
+    with pytest.raises(TableNotFoundError, match="table 'nowhere' does not exist"):
+        loader.load_dataframe(pd.DataFrame(), "nowhere")  # the table is still checked
+    rows_no_columns = pd.DataFrame(index=range(3))
     with pytest.raises(DataValidationError, match="no column of the DataFrame matches"):
-        loader_for(engine, "copy").load_dataframe(no_columns, "people")
+        loader.load_dataframe(rows_no_columns, "people")
+    with pytest.raises(DataValidationError, match="no column of the DataFrame matches"):
+        loader.load_dataframe(pd.DataFrame({"other": [1]}), "people")
     assert count(engine, "people") == 0
 
 
@@ -531,6 +581,93 @@ def test_connection_killed_mid_load(
     assert count(engine, "events") == 6
 
 
+_GATED = (
+    "CREATE TABLE big (id bigint PRIMARY KEY, name text)",
+    # Row 0 waits for an advisory lock the test holds, so the COPY is parked on the
+    # server while the client is still streaming the rest of the (large) frame.
+    (
+        "CREATE FUNCTION gate() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NEW; END $$"
+    ),
+    (
+        "CREATE TRIGGER gate BEFORE INSERT ON big FOR EACH ROW WHEN (NEW.id = 0) "
+        "EXECUTE FUNCTION gate()"
+    ),
+)
+_BIG_ROWS = 150_000  # ~10 MB of CSV: more than the socket buffers hold
+
+
+def _kill_the_copy(admin: psycopg.Connection[Any]) -> tuple[threading.Thread, list[int]]:
+    """Hold the gate's lock; a thread terminates the COPY once it waits there, then opens it."""
+    admin.execute("SELECT pg_advisory_lock(4242)")
+    admin.commit()
+    killed: list[int] = []
+    pause = threading.Event()
+
+    def kill() -> None:
+        try:
+            for _ in range(10_000):  # bounded: a broken test fails instead of hanging
+                pid = admin.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND query LIKE 'COPY %' AND wait_event_type = 'Lock'"
+                ).fetchone()
+                admin.commit()
+                if pid is not None:
+                    admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid[0],))
+                    killed.append(pid[0])
+                    return
+                pause.wait(0.002)
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(4242)")
+            admin.commit()
+
+    thread = threading.Thread(target=kill, daemon=True)
+    thread.start()
+    return thread, killed
+
+
+def _big_frame() -> pd.DataFrame:
+    return pd.DataFrame({"id": range(_BIG_ROWS), "name": [OTHER_ROW + "-汉字" * 8] * _BIG_ROWS})
+
+
+def test_connection_killed_during_the_copy_stream(
+    engine: sa.Engine, postgresql: psycopg.Connection[Any]
+) -> None:
+    run(engine, *_GATED)
+    loader = loader_for(engine, "copy")
+    thread, killed = _kill_the_copy(postgresql)
+    with pytest.raises(ConnectionLostError) as caught:
+        loader.load_dataframe(_big_frame(), "big")
+    thread.join()
+    assert len(killed) == 1
+    assert str(caught.value).startswith("load failed: ")
+    assert "table: public.big" in str(caught.value)
+    assert_clean(caught.value, chain_has_no_other_rows=True)
+    assert count(engine, "big") == 0
+    assert loader.load_dataframe(people_ids(3), "big").rows_inserted == 3  # still works
+
+
+def test_a_copy_killed_mid_stream_is_retried_as_a_whole(
+    engine: sa.Engine, postgresql: psycopg.Connection[Any]
+) -> None:
+    run(engine, *_GATED)
+    sleeps: list[float] = []
+    loader = WarehouseLoader(
+        engine, method="copy", retry=RetryConfig(max_attempts=2, backoff_ms=0), sleep=sleeps.append
+    )
+    thread, killed = _kill_the_copy(postgresql)
+    result = loader.load_dataframe(_big_frame(), "big")
+    thread.join()
+    assert len(killed) == 1
+    assert sleeps == [0.0]
+    assert result.rows_inserted == _BIG_ROWS
+    assert count(engine, "big") == _BIG_ROWS  # no row twice
+
+
+def people_ids(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"id": range(1, n + 1), "name": ["x"] * n})
+
+
 def test_transient_failure_retries_the_whole_transaction(
     engine: sa.Engine, postgresql: psycopg.Connection[Any]
 ) -> None:
@@ -541,7 +678,7 @@ def test_transient_failure_retries_the_whole_transaction(
         engine,
         method="generic",
         batch_size=2,
-        retry=RetryConfig(max_retries=2, base_delay_s=0.5, retry_on=(Exception,)),
+        retry=RetryConfig(max_attempts=3, backoff_ms=500, retriable_errors=frozenset({Exception})),
         sleep=sleeps.append,
     )
     with capture_logs() as logs:
@@ -557,7 +694,9 @@ def test_data_errors_are_never_retried(engine: sa.Engine) -> None:
     run(engine, PEOPLE)
     sleeps: list[float] = []
     loader = WarehouseLoader(
-        engine, retry=RetryConfig(max_retries=3, retry_on=(Exception,)), sleep=sleeps.append
+        engine,
+        retry=RetryConfig(max_attempts=4, retriable_errors=frozenset({Exception})),
+        sleep=sleeps.append,
     )
     with pytest.raises(ConstraintViolationError):
         loader.load_dataframe(people().assign(qty=-1), "people")
@@ -582,7 +721,7 @@ def test_connection_lost_during_commit_is_not_retried(
     loader = WarehouseLoader(
         engine,
         method="copy" if method == "copy" else "generic",
-        retry=RetryConfig(max_retries=3),
+        retry=RetryConfig(max_attempts=4),
         sleep=sleeps.append,
     )
     with pytest.raises(CommitOutcomeUnknownError, match="connection lost during COMMIT") as caught:
@@ -639,7 +778,7 @@ def test_run_in_transaction_retries_the_whole_group(
 ) -> None:
     run(engine, PEOPLE, "CREATE TABLE audit (note text)")
     killed = _kill_on(engine, postgresql, "INSERT INTO audit", times=1)
-    loader = WarehouseLoader(engine, retry=RetryConfig(max_retries=1, base_delay_s=0.0))
+    loader = WarehouseLoader(engine, retry=RetryConfig(max_attempts=2, backoff_ms=0))
 
     def work(tx: Any) -> int:
         result = tx.load_dataframe(people(3), "people")

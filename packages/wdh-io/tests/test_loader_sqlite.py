@@ -66,7 +66,7 @@ def test_generic_append_and_upsert_count_exactly(engine: sa.Engine) -> None:
 
 
 def test_sqlite_errors_roll_back_everything(engine: sa.Engine) -> None:
-    loader = WarehouseLoader(engine, batch_size=2, retry=RetryConfig(max_retries=0))
+    loader = WarehouseLoader(engine, batch_size=2, retry=RetryConfig(max_attempts=1))
     with pytest.raises(ConstraintViolationError, match="CHECK constraint failed") as caught:
         loader.load_dataframe(items([1, 2, 3, 4, 5]).assign(qty=[1, 2, 3, 4, -5]), "items")
     assert caught.value.batch == 3

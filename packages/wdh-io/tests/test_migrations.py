@@ -4,6 +4,7 @@ the command line from the repository root, and no password in any output."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -201,15 +202,50 @@ def test_a_malformed_url_is_not_echoed() -> None:
     assert caught.value.__suppress_context__
 
 
-def _alembic_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _alembic_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path = REPO_ROOT,
+    unset: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
-        [sys.executable, "-m", "alembic", "-c", "packages/wdh-io/alembic.ini", *args],
-        cwd=REPO_ROOT,
+        [sys.executable, "-m", "alembic", "-c", str(ALEMBIC_INI), *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, **(env or {})},
+        env={**environment, **(env or {})},
     )
+
+
+def test_cli_in_dev_without_a_url_uses_the_embedded_database(tmp_path: Path) -> None:
+    """No DATABASE_URL in dev: each command starts the embedded server under ./.wdh."""
+    dev = {"ENVIRONMENT": "dev"}
+    upgraded = _alembic_cli("upgrade", "head", env=dev, cwd=tmp_path, unset=("DATABASE_URL",))
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "Running upgrade d3f37894989b -> c9c4bcd509e9" in upgraded.stderr
+    assert (tmp_path / ".wdh" / "pgdata").is_dir()
+    current = _alembic_cli("current", env=dev, cwd=tmp_path, unset=("DATABASE_URL",))
+    assert current.returncode == 0, current.stderr
+    assert f"{head_revision()} (head)" in current.stdout
+    downgraded = _alembic_cli("downgrade", "-1", env=dev, cwd=tmp_path, unset=("DATABASE_URL",))
+    assert downgraded.returncode == 0, downgraded.stderr
+    assert "Running downgrade c9c4bcd509e9 -> d3f37894989b" in downgraded.stderr
+
+
+def test_cli_with_an_unreachable_server_fails_in_one_line() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql+psycopg2://wdh_user:{PLANTED}@127.0.0.1:{port}/wdh_nowhere"
+    result = _alembic_cli("current", env={"DATABASE_URL": url, "ENVIRONMENT": "dev"})
+    assert result.returncode != 0
+    assert f"FAILED: cannot connect to the database 'wdh_nowhere' on 127.0.0.1:{port}" in (
+        result.stdout + result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert PLANTED not in result.stdout + result.stderr
 
 
 def test_cli_from_the_repository_root_upgrades_and_downgrades(database_url: URL) -> None:

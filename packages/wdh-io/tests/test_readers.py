@@ -9,6 +9,7 @@ import pytest
 
 from wdh_io.errors import ReaderError
 from wdh_io.readers import detect_encoding, iter_csv_chunks, normalize_header, read_csv
+from wdh_io.readers._encoding import SAMPLE_BYTES
 
 pytestmark = pytest.mark.unit
 
@@ -140,6 +141,39 @@ def test_unknown_encoding_and_bad_values(tmp_path: Path) -> None:
         list(iter_csv_chunks(path, chunksize=1, dtype={"a": "int64"}))
 
 
-def test_unterminated_quote(tmp_path: Path) -> None:
-    with pytest.raises(ReaderError):
-        read_csv(_write(tmp_path, b'a,b\n1,"open\n'))
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        (b'a,b\n1,"open\n', 2),
+        # Earlier records span lines and escape quotes; the open field starts on line 6.
+        (b'a,b\n1,"two\nlines"\n2,"say ""hi"""\n3,4\n5,"never closed\n6,7\n8,9\n', 6),
+    ],
+)
+def test_unterminated_quote_names_the_line_where_the_field_starts(
+    tmp_path: Path, content: bytes, line: int
+) -> None:
+    path = _write(tmp_path, content)
+    with pytest.raises(ReaderError, match="unterminated quoted field") as caught:
+        read_csv(path)
+    assert caught.value.line == line
+    assert f"line: {line}" in str(caught.value)
+    with pytest.raises(ReaderError, match="unterminated quoted field"):
+        list(iter_csv_chunks(path, chunksize=2))
+
+
+def test_gbk_after_a_long_ascii_start_is_detected(tmp_path: Path) -> None:
+    ascii_part = "".join(f"{i},name{i}\n" for i in range(SAMPLE_BYTES // 8))  # > 1 MiB
+    assert len(ascii_part) > SAMPLE_BYTES
+    path = _write(tmp_path, ("id,name\n" + ascii_part + "999,张三\n").encode("gbk"))
+    assert detect_encoding(path) == "gb18030"
+    frame = read_csv(path)
+    assert frame["name"].iloc[-1] == "张三"
+
+
+def test_a_file_neither_utf8_nor_gb18030_is_reported_clearly(tmp_path: Path) -> None:
+    start = "id,name\n" + "1,x\n" * (SAMPLE_BYTES // 4 + 1)
+    path = _write(tmp_path, start.encode() + b"2,\x80\xff\n")  # no encoding decodes this
+    with pytest.raises(ReaderError, match="cannot detect the encoding: not UTF-8") as caught:
+        read_csv(path)
+    assert "and not GB18030" in str(caught.value)
+    assert caught.value.line == start.count("\n") + 1

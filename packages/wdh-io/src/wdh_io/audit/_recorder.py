@@ -14,17 +14,16 @@ transaction.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Final, Literal
 
-from sqlalchemy import Connection, Engine, cast, func, literal, update
+from sqlalchemy import Connection, Engine, Executable, cast, func, literal, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.types import BigInteger
 from structlog import get_logger
 
-from wdh_io.database._errors import translate_database_error
+from wdh_io._translate import secrets_of, translate
 from wdh_io.errors import DatabaseError, DataValidationError
 from wdh_io.schema import data_quality_metrics, pipeline_executions
 from wdh_logging import redact_text
@@ -89,13 +88,39 @@ class AuditRecorder:
     def __repr__(self) -> str:
         return f"AuditRecorder(engine={self._engine!r})"
 
-    @contextmanager
-    def _transaction(self, connection: Connection | None) -> Iterator[Connection]:
-        if connection is not None:
-            yield connection
-            return
-        with self._engine.begin() as own:
-            yield own
+    def _execute(
+        self, statement: Executable, connection: Connection | None, *, action: str, table: str
+    ) -> int:
+        """Run *statement* on *connection* (the caller's transaction) or in one of its own.
+
+        Returns the affected row count. Errors become ``DatabaseError`` subclasses by the
+        shared translation; a connection lost during this call's own COMMIT is
+        :class:`~wdh_io.errors.CommitOutcomeUnknownError` (the row may be written).
+        """
+        dialect = self._engine.dialect
+        secrets = secrets_of(self._engine.url)
+        try:
+            if connection is not None:
+                return int(connection.execute(statement).rowcount)
+            with self._engine.connect() as own:
+                transaction = own.begin()
+                count = int(own.execute(statement).rowcount)
+                try:
+                    transaction.commit()
+                except sa_exc.DBAPIError as exc:
+                    raise translate(
+                        exc,
+                        action=action,
+                        table=table,
+                        dialect=dialect,
+                        secrets=secrets,
+                        during_commit=True,
+                    ) from exc
+                return count
+        except sa_exc.SQLAlchemyError as exc:
+            raise translate(
+                exc, action=action, table=table, dialect=dialect, secrets=secrets
+            ) from exc
 
     def start_run(
         self,
@@ -122,14 +147,60 @@ class AuditRecorder:
             started_at=func.clock_timestamp(),
             input_file_path=input_file_path,
         )
-        try:
-            with self._transaction(connection) as conn:
-                conn.execute(statement)
-        except sa_exc.SQLAlchemyError as exc:
-            raise translate_database_error(
-                exc, action=f"record the start of run {execution_id!r}", table=table
-            ) from exc
+        self._execute(
+            statement,
+            connection,
+            action=f"could not record the start of run {execution_id!r}",
+            table=table,
+        )
         _log.info("audit.run.started", execution_id=execution_id, pipeline_name=pipeline_name)
+
+    def ensure_run(
+        self,
+        *,
+        execution_id: str,
+        pipeline_name: str,
+        input_file_path: str | None = None,
+        connection: Connection | None = None,
+    ) -> bool:
+        """Insert the run's ``running`` row unless a row with *execution_id* exists.
+
+        Idempotent (``INSERT … ON CONFLICT DO NOTHING``): for callers that cannot know
+        whether they are the first to touch the run — e.g. every op of a Dagster run,
+        since a "re-execute from failure" skips the op that would have started it. A row
+        that is already ``success`` or ``failed`` is left as it is. Returns whether this
+        call created the row.
+
+        Raises:
+            DataValidationError: an id or name is empty or longer than 100 characters.
+            DatabaseError: (subclasses) the database failed; nothing was written.
+        """
+        table = pipeline_executions.name
+        _check_name("execution_id", execution_id, table)
+        _check_name("pipeline_name", pipeline_name, table)
+        statement = (
+            pg_insert(pipeline_executions)
+            .values(
+                execution_id=execution_id,
+                pipeline_name=pipeline_name,
+                status="running",
+                started_at=func.clock_timestamp(),
+                input_file_path=input_file_path,
+            )
+            .on_conflict_do_nothing(index_elements=[pipeline_executions.c.execution_id])
+        )
+        created = (
+            self._execute(
+                statement,
+                connection,
+                action=f"could not open the audit row of run {execution_id!r}",
+                table=table,
+            )
+            == 1
+        )
+        if created:
+            _log.info("audit.run.started", execution_id=execution_id, pipeline_name=pipeline_name)
+        return created
 
     def complete_run(
         self,
@@ -182,13 +253,12 @@ class AuditRecorder:
                 error_message=_clean_error_message(error_message),
             )
         )
-        try:
-            with self._transaction(connection) as conn:
-                updated = conn.execute(statement).rowcount
-        except sa_exc.SQLAlchemyError as exc:
-            raise translate_database_error(
-                exc, action=f"record the end of run {execution_id!r}", table=table
-            ) from exc
+        updated = self._execute(
+            statement,
+            connection,
+            action=f"could not record the end of run {execution_id!r}",
+            table=table,
+        )
         if updated != 1:
             raise DatabaseError(
                 f"no running execution {execution_id!r} to complete "
@@ -251,13 +321,12 @@ class AuditRecorder:
                 "recorded_at": func.clock_timestamp(),
             },
         )
-        try:
-            with self._transaction(connection) as conn:
-                conn.execute(statement)
-        except sa_exc.SQLAlchemyError as exc:
-            raise translate_database_error(
-                exc, action=f"record the metrics of run {execution_id!r}", table=table
-            ) from exc
+        self._execute(
+            statement,
+            connection,
+            action=f"could not record the metrics of run {execution_id!r}",
+            table=table,
+        )
         _log.info(
             "audit.metrics.recorded", execution_id=execution_id, domain=domain, count=len(rows)
         )

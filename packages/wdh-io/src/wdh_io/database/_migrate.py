@@ -19,7 +19,7 @@ from sqlalchemy import URL, create_engine, pool
 from sqlalchemy import exc as sa_exc
 from structlog import get_logger
 
-from wdh_io.database._errors import primary_message
+from wdh_io._translate import primary_message, scrub, secrets_of
 from wdh_io.database._url import parse_url
 from wdh_io.errors import MigrationError
 
@@ -69,7 +69,9 @@ def current_revision(url: URL | str) -> str | None:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     except sa_exc.SQLAlchemyError as exc:
-        raise MigrationError(f"could not read the schema revision: {primary_message(exc)}") from exc
+        raise MigrationError(
+            f"could not read the schema revision: {primary_message(exc, secrets_of(parsed))}"
+        ) from exc
     finally:
         engine.dispose()
 
@@ -106,10 +108,12 @@ def _run(direction: str, url: URL | str, revision: str) -> None:
             command.downgrade(config, revision)
     except sa_exc.SQLAlchemyError as exc:
         raise MigrationError(
-            f"could not {direction} the database to revision {revision!r}: {primary_message(exc)}"
+            f"could not {direction} the database to revision {revision!r}: "
+            f"{primary_message(exc, secrets_of(parsed))}"
         ) from exc
     except Exception as exc:  # alembic CommandError, a failing revision's own error
         raise MigrationError(
-            f"could not {direction} the database to revision {revision!r}: {exc}"
+            f"could not {direction} the database to revision {revision!r}: "
+            f"{scrub(str(exc), secrets_of(parsed))}"
         ) from exc
     _log.info(f"database.migration.{direction}.completed", revision=revision, database=where)

@@ -19,6 +19,7 @@ server log or error. The same grants as a psql script: ``packages/wdh-io/sql/cre
 
 from __future__ import annotations
 
+import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import connection as psycopg2_connection
 from psycopg2.extensions import encrypt_password
@@ -26,7 +27,7 @@ from sqlalchemy import URL, Connection, create_engine, pool
 from sqlalchemy import exc as sa_exc
 from structlog import get_logger
 
-from wdh_io.database._errors import translate_database_error
+from wdh_io._translate import secrets_of, translate
 from wdh_io.database._url import parse_url
 from wdh_io.errors import DatabaseError
 
@@ -113,14 +114,14 @@ def create_app_role(
                             "REVOKE INSERT, UPDATE, DELETE ON {}.alembic_version FROM {}"
                         ).format(sql.Identifier(schema), sql.Identifier(role_name))
                     )
-    except sa_exc.SQLAlchemyError as exc:
-        raise translate_database_error(
-            exc, action=f"create the application role {role_name!r}"
-        ) from exc
-    except Exception as exc:  # psycopg2 errors raised on the raw cursor
-        raise DatabaseError(
-            f"could not create the application role {role_name!r}: {_first_line(exc)}",
-            sqlstate=getattr(exc, "pgcode", None),
+    except DatabaseError:
+        raise
+    except (sa_exc.SQLAlchemyError, psycopg2.Error) as exc:  # psycopg2: the raw cursor's
+        raise translate(
+            exc,
+            action=f"could not create the application role {role_name!r}",
+            dialect=engine.dialect,
+            secrets=(*secrets_of(url), password),
         ) from exc
     finally:
         engine.dispose()
@@ -145,10 +146,14 @@ def drop_app_role(admin_url: URL | str, role_name: str) -> None:
                 ident = sql.Identifier(role_name)
                 cursor.execute(sql.SQL("DROP OWNED BY {}").format(ident))
                 cursor.execute(sql.SQL("DROP ROLE {}").format(ident))
-    except Exception as exc:
-        raise DatabaseError(
-            f"could not drop the application role {role_name!r}: {_first_line(exc)}",
-            sqlstate=getattr(exc, "pgcode", None),
+    except DatabaseError:
+        raise
+    except (sa_exc.SQLAlchemyError, psycopg2.Error) as exc:
+        raise translate(
+            exc,
+            action=f"could not drop the application role {role_name!r}",
+            dialect=engine.dialect,
+            secrets=secrets_of(url),
         ) from exc
     finally:
         engine.dispose()
@@ -159,8 +164,3 @@ def _psycopg2_connection(connection: Connection) -> psycopg2_connection:
     if not isinstance(raw, psycopg2_connection):
         raise DatabaseError("the admin URL must use the psycopg2 driver (postgresql+psycopg2://)")
     return raw
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__

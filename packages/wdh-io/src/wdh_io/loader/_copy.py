@@ -26,9 +26,9 @@ import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
+from wdh_io._translate import is_disconnect, translate
 from wdh_io.errors import DatabaseError
 from wdh_io.loader._projection import TableInfo
-from wdh_io.loader._translate import is_disconnect, translate
 from wdh_io.loader._values import ColumnKind, ColumnSpec, to_arrow
 
 __all__ = ["copy_append", "copy_upsert", "quote", "supports_copy"]
@@ -162,9 +162,12 @@ def _stream(
             cursor.copy_expert(statement, stream, size=1 << 20)
             count = int(cursor.rowcount)
     except dialect.loaded_dbapi.Error as exc:
-        if is_disconnect(exc, dialect):
+        # A backend killed mid-stream surfaces as a bare "invalid socket" with no
+        # SQLSTATE; psycopg2 has marked the connection closed by then, which is what
+        # makes it a (retryable) lost connection rather than a plain DatabaseError.
+        if is_disconnect(exc, dialect, raw):
             connection.invalidate(exc)
-        raise translate(exc, dialect=dialect, **error_context) from exc
+        raise translate(exc, dialect=dialect, raw_connection=raw, **error_context) from exc
     finally:
         stream.close()
     return count if count >= 0 else len(frame)

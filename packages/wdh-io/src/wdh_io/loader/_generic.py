@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from wdh_io._translate import translate
 from wdh_io.errors import DatabaseError
 from wdh_io.loader._projection import TableInfo
-from wdh_io.loader._translate import translate
 from wdh_io.loader._values import ColumnSpec, python_rows
 
 __all__ = ["generic_append", "generic_upsert", "supports_upsert"]

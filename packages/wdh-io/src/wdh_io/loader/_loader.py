@@ -29,14 +29,14 @@ import structlog
 from sqlalchemy.engine import URL, Connection, Engine, RootTransaction
 
 from wdh_domain.pipelines import RetryConfig
+from wdh_io._translate import secrets_of, translate
 from wdh_io.database._engine import create_engine
-from wdh_io.errors import CommitOutcomeUnknownError, DatabaseError, WdhIoError
+from wdh_io.errors import DatabaseError, WdhIoError
 from wdh_io.loader._copy import copy_append, copy_upsert, supports_copy
 from wdh_io.loader._generic import generic_append, generic_upsert, supports_upsert
 from wdh_io.loader._projection import Catalog, project
 from wdh_io.loader._result import LoadMethod, LoadResult
 from wdh_io.loader._retry import DEFAULT_RETRY, run_with_retry
-from wdh_io.loader._translate import is_disconnect, translate
 from wdh_io.loader._values import prepare_frame
 
 __all__ = ["LoadTransaction", "WarehouseLoader"]
@@ -95,7 +95,7 @@ class WarehouseLoader:
     and disposes it in :meth:`dispose` / on leaving ``with loader:``).
     ``batch_size``: rows per INSERT batch on the generic path; on both paths the unit in
     which errors and ``LoadResult.batches`` are counted.
-    ``retry``: backoff for transient failures (its ``retry_on`` is ignored: only
+    ``retry``: backoff for transient failures (its ``retriable_errors`` is ignored: only
     :class:`~wdh_io.errors.TransientDatabaseError` is ever retried).
     ``method``: ``"copy"`` (PostgreSQL with psycopg2 only), ``"generic"`` or ``"auto"``
     (COPY where available).
@@ -136,11 +136,10 @@ class WarehouseLoader:
             raise ValueError(f"method must be 'auto', 'copy' or 'generic', not {method!r}")
         self._method: LoadMethod = resolved
         self._batch_size = batch_size
-        self._retry = dataclasses.replace(retry or DEFAULT_RETRY, retry_on=())
+        self._retry = dataclasses.replace(retry or DEFAULT_RETRY, retriable_errors=frozenset())
         self._sleep = sleep
         self._catalog = Catalog()
-        password = self._engine.url.password
-        self._secrets: tuple[str, ...] = (str(password),) if password else ()
+        self._secrets = secrets_of(self._engine.url)
 
     # ------------------------------------------------------------------ properties
 
@@ -224,7 +223,14 @@ class WarehouseLoader:
         are updated (every other loaded column is overwritten) and the rest inserted;
         the keys need a unique constraint, must be present and non-NULL in every row,
         and must not repeat within ``df`` (rejected, naming the rows, whatever the batch
-        boundaries). An empty ``df`` writes nothing and returns zero counts.
+        boundaries).
+
+        Empty frames: the table must exist in every case. A frame with no rows and no
+        columns (``pd.DataFrame()``) writes nothing and returns zero counts. A frame with
+        no rows but columns is projected and checked like any other (at least one
+        column must match the table; upsert keys must be present), then writes nothing
+        and returns zero counts. A frame with rows but no column matching the table
+        raises :class:`~wdh_io.errors.DataValidationError`.
 
         Raises a :class:`~wdh_io.errors.DatabaseError` subclass naming table, column,
         batch or row; nothing of the call is committed.
@@ -336,13 +342,8 @@ class WarehouseLoader:
         try:
             transaction.commit()
         except sa.exc.DBAPIError as exc:
-            if is_disconnect(exc, self._engine.dialect):
-                raise CommitOutcomeUnknownError(
-                    "connection lost during COMMIT: the rows may or may not have been "
-                    "committed; check the table before loading them again",
-                    table=table,
-                    schema=schema,
-                ) from exc
+            # A lost connection here is CommitOutcomeUnknownError (not transient): the
+            # server may have committed before the connection died.
             raise translate(
                 exc,
                 table=table,
@@ -350,6 +351,7 @@ class WarehouseLoader:
                 dialect=self._engine.dialect,
                 secrets=self._secrets,
                 action="commit failed",
+                during_commit=True,
             ) from exc
 
     def _in_transaction(
@@ -386,7 +388,19 @@ class WarehouseLoader:
                 table=table,
                 schema=schema,
             )
-        info = self._catalog.describe(connection, table, schema)
+        info = self._catalog.describe(connection, table, schema)  # the table must exist
+        if len(df) == 0 and len(df.columns) == 0:
+            # pd.DataFrame(): nothing to write and nothing to match; not an error.
+            return LoadResult(
+                table=table,
+                schema=schema,
+                rows_inserted=0,
+                rows_updated=0,
+                duration_ms=0.0,
+                columns_dropped=(),
+                method=self._method,
+                batches=0,
+            )
         projected, specs, dropped = project(df, info, table=table, schema=schema, upsert_keys=keys)
         prepared = prepare_frame(projected, specs, table=table, schema=schema, upsert_keys=keys)
         rows = len(prepared)
@@ -396,6 +410,7 @@ class WarehouseLoader:
                 "table": table,
                 "schema": schema,
                 "secrets": self._secrets,
+                "action": "load failed",
                 "batch_size": self._batch_size,  # locates COPY errors by line
             }
             try:

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection
 
+from wdh_io._translate import translate
 from wdh_io.errors import DataValidationError, TableNotFoundError
-from wdh_io.loader._translate import translate
 from wdh_io.loader._values import ColumnSpec, column_spec
 
 __all__ = ["Catalog", "TableInfo", "db_schema", "project"]

@@ -1,6 +1,6 @@
 """Which failures the loader retries: only transient ones, and each time the whole transaction.
 
-The classification lives in :mod:`wdh_io.loader._translate` (SQLSTATE 40001, 40P01,
+The classification lives in :mod:`wdh_io._translate` (SQLSTATE 40001, 40P01,
 class 08, 57P01 to 57P03, driver-detected disconnects → :class:`TransientDatabaseError`).
 Data and constraint errors are never retried, and neither is
 :class:`~wdh_io.errors.CommitOutcomeUnknownError`: when the connection dies during

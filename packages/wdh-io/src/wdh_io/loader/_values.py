@@ -11,7 +11,9 @@ so that the COPY path and the generic path see the same values and fail on the s
 * ``numeric(p, s)`` values must fit the column's integer digits;
 * timestamps mean one instant whatever the session ``TimeZone``: naive values are UTC;
   for ``timestamp without time zone`` columns tz-aware values are converted to UTC wall
-  time, for ``timestamptz`` columns naive values are marked UTC.
+  time, for ``timestamptz`` columns naive values are marked UTC. This holds for
+  ``datetime64`` columns and for Python ``datetime`` objects in object columns alike;
+  ``datetime`` objects bound for a ``date`` column keep the date as written.
 
 Row numbers in messages are 0-based positions in the frame (``df.iloc[row]``); a message
 names the column and the first offending row, never a value.
@@ -243,7 +245,35 @@ def _check_numeric(series: pd.Series, spec: ColumnSpec, where: _Where) -> None:
         )
 
 
+def _normalise_object_moment(value: object, kind: ColumnKind) -> object:
+    """One Python ``datetime`` of an object column, made to mean one instant (see module)."""
+    if not isinstance(value, dt.datetime):
+        return value  # date, text, NULL...: left to the column type
+    if kind is ColumnKind.DATE:
+        return value.date()  # the date as written, on both paths
+    aware = value.tzinfo is not None and value.utcoffset() is not None
+    if kind is ColumnKind.TIMESTAMPTZ:
+        return value.astimezone(dt.UTC) if aware else value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if aware else value
+
+
+def _normalise_object_timestamps(series: pd.Series, spec: ColumnSpec) -> pd.Series:
+    """Python ``datetime`` objects in an object column (rows from pydantic models, say).
+
+    Without this the generic path would bind naive values as they are (PostgreSQL then
+    reads them in the session ``TimeZone``) while COPY reads them as UTC: naive values
+    are UTC, aware ones are converted, exactly as for ``datetime64`` columns.
+    """
+    values = series.array
+    if not any(isinstance(value, dt.datetime) for value in values):
+        return series
+    normalised = [_normalise_object_moment(value, spec.kind) for value in values]
+    return pd.Series(normalised, index=series.index, dtype=object, name=series.name)
+
+
 def _normalise_timestamps(series: pd.Series, spec: ColumnSpec) -> pd.Series:
+    if series.dtype == object:
+        return _normalise_object_timestamps(series, spec)
     if not isinstance(series.dtype, pd.DatetimeTZDtype | np.dtypes.DateTime64DType):
         return series
     aware = isinstance(series.dtype, pd.DatetimeTZDtype)

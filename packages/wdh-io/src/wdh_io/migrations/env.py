@@ -25,8 +25,12 @@ from __future__ import annotations
 from logging.config import fileConfig
 
 from alembic import context
+from alembic.util import CommandError
 from sqlalchemy import URL, Connection, Engine, create_engine, make_url, pool, text
+from sqlalchemy import exc as sa_exc
 
+from wdh_io._translate import primary_message, secrets_of
+from wdh_io.errors import MigrationError
 from wdh_io.schema import metadata
 
 # Any fixed 64-bit number, the same in every process that migrates this schema.
@@ -38,6 +42,11 @@ if config.config_file_name is not None and config.cmd_opts is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = metadata
+
+
+class _ConnectError(MigrationError, CommandError):
+    """A :class:`MigrationError` that Alembic's command line prints as one ``FAILED:`` line
+    (it does so for its own ``CommandError``) instead of a traceback."""
 
 
 def _explicit_url() -> URL | None:
@@ -95,16 +104,33 @@ def run_migrations_online() -> None:
     url = _explicit_url()
     if url is None:
         # Imported here: resolving may start the embedded database, which only an
-        # online run without an explicit URL needs.
+        # online run without an explicit URL needs. migrate=False: this run *is* the
+        # migration; a nested Alembic upgrade inside env.py would tear down the
+        # ``alembic.context`` proxy this command is still using.
         from wdh_io.database import resolve_database_url  # noqa: PLC0415
 
-        url = resolve_database_url()
+        url = resolve_database_url(migrate=False)
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
-        with engine.connect() as connection:
+        try:
+            connection = engine.connect()
+        except sa_exc.DBAPIError as exc:
+            # One short line instead of SQLAlchemy's traceback (which quotes the driver's
+            # full text); host and database say where, the password never appears.
+            raise _ConnectError(
+                f"cannot connect to the database {_where(url)}: "
+                f"{primary_message(exc, secrets_of(url))}"
+            ) from None
+        with connection:
             _run_on(connection)
     finally:
         engine.dispose()
+
+
+def _where(url: URL) -> str:
+    host = url.host or url.query.get("host") or "localhost"
+    port = f":{url.port}" if url.port else ""
+    return f"{url.database or '(default)'!r} on {host}{port}"
 
 
 if context.is_offline_mode():

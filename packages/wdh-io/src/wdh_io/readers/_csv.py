@@ -114,6 +114,39 @@ def _locate_ragged_record(path: Path, encoding: str, sep: str, expected: int) ->
                 )
 
 
+def _unterminated_quote_line(path: Path, encoding: str) -> int | None:
+    """The line where a quoted field that is never closed starts, or ``None``.
+
+    Every ``"`` toggles "inside quotes" (an escaped ``""`` toggles twice); an opening
+    quote is one that enters quotes not straight after another ``"``.
+    """
+    inside = False
+    opened_at: int | None = None
+    line = 1
+    previous = ""
+    with path.open("r", encoding=encoding, newline="") as handle:
+        for chunk in iter(lambda: handle.read(1 << 16), ""):
+            for char in chunk:
+                if char == '"':
+                    inside = not inside
+                    if inside and previous != '"':
+                        opened_at = line
+                elif char == "\n":
+                    line += 1
+                previous = char
+    return opened_at if inside else None
+
+
+def _raise_if_unterminated_quote(path: Path, encoding: str) -> None:
+    line = _unterminated_quote_line(path, encoding)
+    if line is not None:
+        raise ReaderError(
+            "unterminated quoted field: no closing quote before the end of the file",
+            path=str(path),
+            line=line,
+        )
+
+
 def _validate_field_counts(path: Path, encoding: str, sep: str, expected: int) -> None:
     """Stream the file through pyarrow's parser; raise on the first ragged record."""
     read_options = pa_csv.ReadOptions(
@@ -135,6 +168,7 @@ def _validate_field_counts(path: Path, encoding: str, sep: str, expected: int) -
     except UnicodeDecodeError:
         _raise_decode_error(path, encoding)
     except pa.ArrowInvalid as exc:
+        _raise_if_unterminated_quote(path, encoding)
         _locate_ragged_record(path, encoding, sep, expected)
         # The csv module found nothing: report pyarrow's verdict without the row's text.
         verdict = str(exc).split(":", 2)
@@ -181,6 +215,11 @@ def _translate_pandas_error(file: Path, encoding: str, exc: Exception) -> Reader
         except ReaderError as error:
             return error
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "EOF inside string" in first:  # pandas counts records, not lines: find the line
+        try:
+            _raise_if_unterminated_quote(file, encoding)
+        except ReaderError as error:
+            return error
     match = re.search(r"line (\d+)", first)
     return ReaderError(
         f"cannot parse the CSV: {first}", path=str(file), line=int(match[1]) if match else None

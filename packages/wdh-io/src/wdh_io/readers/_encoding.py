@@ -2,9 +2,9 @@
 
 The legacy exports come as UTF-8, UTF-8 with a BOM, or GBK (read as GB18030, its
 superset). Detection looks at the first :data:`SAMPLE_BYTES` bytes: a BOM decides;
-otherwise strict UTF-8 if the sample decodes, else GB18030. A file whose sample is
-UTF-8 but whose tail is not fails later with the exact byte offset and line
-(:func:`find_decode_error`).
+a sample that is not UTF-8 means GB18030; a UTF-8 sample is confirmed on the whole file
+(streamed), falling back to GB18030 when a later byte is not UTF-8. Undecodable bytes
+are located by byte offset and line (:func:`find_decode_error`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 from typing import Final
+
+from wdh_io.errors import ReaderError
 
 __all__ = ["SAMPLE_BYTES", "DecodeErrorLocation", "detect_encoding", "find_decode_error"]
 
@@ -39,15 +41,38 @@ def _decodes(sample: bytes, encoding: str) -> bool:
 
 def detect_encoding(path: Path) -> str:
     """The encoding to read *path* with: ``utf-8-sig``/``utf-16``/``utf-32`` (BOM),
-    ``utf-8`` or ``gb18030``."""
+    ``utf-8`` or ``gb18030``.
+
+    A BOM decides. Otherwise the first :data:`SAMPLE_BYTES` bytes are tried as strict
+    UTF-8; if they decode and the file is longer, the whole file is checked as well
+    (block by block), so a GBK file whose first MiB is plain ASCII is still found to be
+    GB18030. When neither UTF-8 nor GB18030 decodes the whole file,
+    :class:`~wdh_io.errors.ReaderError` says where each one failed.
+    """
     with path.open("rb") as handle:
         sample = handle.read(SAMPLE_BYTES)
+        longer = bool(handle.read(1))
     for bom, encoding in _BOMS:
         if sample.startswith(bom):
             return encoding
-    if _decodes(sample, "utf-8"):
+    if not _decodes(sample, "utf-8"):
+        return "gb18030"  # an undecodable GB18030 byte is reported, with its line, later
+    if not longer:
         return "utf-8"
-    return "gb18030"
+    utf8_error = find_decode_error(path, "utf-8")
+    if utf8_error is None:
+        return "utf-8"
+    gb_error = find_decode_error(path, "gb18030")
+    if gb_error is None:
+        return "gb18030"
+    raise ReaderError(
+        "cannot detect the encoding: not UTF-8 (byte offset "
+        f"{utf8_error.offset}, line {utf8_error.line}: {utf8_error.reason}) and not "
+        f"GB18030 (byte offset {gb_error.offset}, line {gb_error.line}: {gb_error.reason}); "
+        "pass encoding=",
+        path=str(path),
+        line=utf8_error.line,
+    )
 
 
 class DecodeErrorLocation:

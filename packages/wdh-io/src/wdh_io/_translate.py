@@ -1,0 +1,191 @@
+"""Driver errors → ``wdh_io.errors``: one translation for the loader, audit and database code.
+
+Classification, first match wins:
+
+* the connection went away while COMMIT ran → :class:`CommitOutcomeUnknownError`
+  (deliberately not transient: the rows may be in, so it is never retried blindly);
+* SQLSTATE class ``08``, ``57P01`` to ``57P03`` (terminated, crash, not accepting yet),
+  an invalidated connection, a DB-API connection reporting itself closed, a dialect-
+  recognised disconnect, or an ``OperationalError`` with no SQLSTATE →
+  :class:`ConnectionLostError` (transient);
+* ``40001``, ``40P01`` and SQLite's "database is locked" → :class:`TransientDatabaseError`;
+* ``42P01``, ``3F000`` → :class:`TableNotFoundError`;
+* class ``23`` or an ``IntegrityError`` → :class:`ConstraintViolationError`;
+* class ``22``, ``42P10``, ``42703``, ``21000`` or a ``DataError`` →
+  :class:`DataValidationError`;
+* anything else → :class:`DatabaseError`.
+
+The message is ``"<action>: <the server's primary message>"``. PostgreSQL's ``DETAIL``
+(``Key (id)=(42) already exists``, ``Failing row contains (…)``) and SQLAlchemy's
+rendering of the statement and its parameters are left out, so no row value gets in.
+Secrets are masked twice: :func:`wdh_logging.redact_text` (URL passwords,
+``password=…`` pairs) and then every exact secret given (the engine URL's password,
+which may appear bare in a driver message). For COPY errors the row and column come
+from the ``CONTEXT`` line (``COPY t, line 5, column c: …``); the quoted value is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Dialect
+
+from wdh_io.errors import (
+    CommitOutcomeUnknownError,
+    ConnectionLostError,
+    ConstraintViolationError,
+    DatabaseError,
+    DataValidationError,
+    TableNotFoundError,
+    TransientDatabaseError,
+)
+from wdh_logging import redact_text
+
+__all__ = [
+    "is_disconnect",
+    "primary_message",
+    "scrub",
+    "secrets_of",
+    "sqlstate_of",
+    "translate",
+]
+
+#: Serialization failure and deadlock: the server rolled back; running again may succeed.
+_TRANSIENT = frozenset({"40001", "40P01"})
+#: Admin shutdown (``pg_terminate_backend``), crash shutdown, not accepting connections yet.
+_CONNECTION = frozenset({"57P01", "57P02", "57P03"})
+_NOT_FOUND = frozenset({"42P01", "3F000"})
+#: Data the statement cannot take: bad ON CONFLICT target, unknown column, a row
+#: affected twice by one statement.
+_DATA = frozenset({"42P10", "42703", "21000"})
+_COPY_CONTEXT = re.compile(r"^COPY .*?, line (\d+)(?:, column (.+?))?(?::|$)", re.MULTILINE)
+_MASK = "***"
+
+
+def secrets_of(url: URL | None) -> tuple[str, ...]:
+    """The exact secrets of *url* to mask in messages: its password, if any."""
+    password = url.password if url is not None else None
+    return (str(password),) if password else ()
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """*text* with :func:`wdh_logging.redact_text` applied and every exact secret masked."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, _MASK)
+    return redact_text(text)
+
+
+def _original(exc: BaseException) -> BaseException:
+    return exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE of a (wrapped) driver error, when the server sent one."""
+    code = getattr(_original(exc), "pgcode", None)
+    return str(code) if code else None
+
+
+def is_disconnect(
+    exc: BaseException, dialect: Dialect | None = None, raw_connection: Any = None
+) -> bool:
+    """Whether *exc* means the connection is gone.
+
+    True when SQLAlchemy invalidated the connection, the SQLSTATE is class ``08`` or
+    ``57P01`` to ``57P03``, the DB-API connection *raw_connection* reports itself closed
+    (psycopg2 sets ``closed`` when the socket died, e.g. in the middle of a COPY, whose
+    error then has no SQLSTATE), or the dialect recognises a disconnect message.
+    """
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    code = sqlstate_of(exc)
+    if code is not None and (code.startswith("08") or code in _CONNECTION):
+        return True
+    if raw_connection is not None and bool(getattr(raw_connection, "closed", False)):
+        return True
+    original = _original(exc)
+    if dialect is not None and isinstance(original, dialect.loaded_dbapi.Error):
+        return bool(dialect.is_disconnect(original, raw_connection, None))
+    return False
+
+
+def primary_message(exc: BaseException, secrets: Iterable[str] = ()) -> str:
+    """The first line of the driver's message (no DETAIL, SQL or parameters), scrubbed."""
+    original = _original(exc)
+    diag = getattr(original, "diag", None)
+    text = getattr(diag, "message_primary", None) if diag is not None else None
+    if not text:
+        lines = [line for line in str(original).splitlines() if line.strip()]
+        text = lines[0] if lines else type(original).__name__
+    return scrub(str(text).strip(), secrets)
+
+
+def _error_type(  # noqa: PLR0911
+    exc: BaseException, code: str | None, disconnected: bool, *, during_commit: bool
+) -> type[DatabaseError]:
+    if disconnected:
+        return CommitOutcomeUnknownError if during_commit else ConnectionLostError
+    if code in _TRANSIENT:
+        return TransientDatabaseError
+    if code in _NOT_FOUND:
+        return TableNotFoundError
+    if (code is not None and code.startswith("23")) or isinstance(exc, sa.exc.IntegrityError):
+        return ConstraintViolationError
+    if (code is not None and (code.startswith("22") or code in _DATA)) or isinstance(
+        exc, sa.exc.DataError
+    ):
+        return DataValidationError
+    if code is None and isinstance(exc, sa.exc.OperationalError):
+        if "database is locked" in str(_original(exc)):  # SQLite's busy writer
+            return TransientDatabaseError
+        # No SQLSTATE: the driver failed before the server answered (connect, socket).
+        return CommitOutcomeUnknownError if during_commit else ConnectionLostError
+    return DatabaseError
+
+
+def translate(
+    exc: BaseException,
+    *,
+    action: str = "database error",
+    table: str | None = None,
+    schema: str | None = None,
+    dialect: Dialect | None = None,
+    raw_connection: Any = None,
+    batch: int | None = None,
+    batch_size: int | None = None,
+    secrets: Iterable[str] = (),
+    during_commit: bool = False,
+) -> DatabaseError:
+    """The :class:`DatabaseError` subclass for *exc*; the caller raises it ``from exc``.
+
+    *action* leads the message (``"load failed"``, ``"could not record the start of run
+    'x'"``). *during_commit*: *exc* came from COMMIT, so a lost connection means the
+    outcome is unknown (:class:`CommitOutcomeUnknownError`), not a retryable failure.
+    """
+    original = _original(exc)
+    code = sqlstate_of(exc)
+    diag: Any = getattr(original, "diag", None)
+    message = f"{action}: {primary_message(exc, secrets)}"
+    column: str | None = getattr(diag, "column_name", None) if diag is not None else None
+    row: int | None = None
+    context = getattr(diag, "context", None) if diag is not None else None
+    if context:
+        match = _COPY_CONTEXT.search(str(context))
+        if match:
+            row = int(match.group(1)) - 1  # COPY lines are 1-based; there is no header
+            column = column or match.group(2)
+            if batch is None and batch_size:
+                batch = row // batch_size + 1
+    disconnected = is_disconnect(exc, dialect, raw_connection)
+    error_type = _error_type(exc, code, disconnected, during_commit=during_commit)
+    if error_type is CommitOutcomeUnknownError:
+        message = (
+            f"{action}: connection lost during COMMIT: the rows may or may not have been "
+            "committed; check the table before loading them again"
+        )
+    return error_type(
+        message, table=table, schema=schema, column=column, batch=batch, row=row, sqlstate=code
+    )
