@@ -209,3 +209,31 @@ def test_non_transient_load_error_is_not_retried(
         )
         == 0
     )
+
+
+def test_a_warehouse_that_cannot_start_fails_the_run_before_any_audit_row(
+    instance: DagsterInstance, migrated_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Resources start before the first op (in-process executor): nothing was opened, so
+    # nothing is left "running" -- and with no database there is nowhere to write.
+    from wdh_config import get_settings
+    from wdh_orchestration.sample import sample_csv_path
+
+    monkeypatch.setenv("ENVIRONMENT", "staging")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        result = run_job(WarehouseResource(), instance, sample_csv_path())
+    finally:
+        get_settings.cache_clear()
+
+    assert not result.success
+    assert step_events(result, DagsterEventType.STEP_START) == []
+    failures = [
+        e.event_specific_data.error.message  # type: ignore[union-attr]
+        for e in result.all_events
+        if e.event_type == DagsterEventType.RESOURCE_INIT_FAILURE
+    ]
+    assert len(failures) == 1
+    assert "DATABASE_URL" in failures[0]
+    assert scalar(migrated_url, "SELECT count(*) FROM pipeline_executions") == 0

@@ -169,3 +169,54 @@ def test_sample_record_accepts_exactly_the_valid_sample_rows() -> None:
         except ValueError:
             invalid.add(int(raw["record_id"]))
     assert invalid == INVALID_RECORD_IDS
+
+
+def test_metrics_include_every_step_duration_and_the_load_duration(
+    warehouse: WarehouseResource, instance: DagsterInstance, migrated_url: URL
+) -> None:
+    result = run_job(warehouse, instance)
+    assert result.success
+
+    durations = {
+        row.metric_name: row.metric_value
+        for row in query(
+            migrated_url,
+            "SELECT metric_name, metric_value FROM data_quality_metrics "
+            "WHERE metric_name LIKE '%duration_ms%'",
+        )
+    }
+    assert set(durations) == {
+        "validation_duration_ms",
+        "step_duration_ms.CheckRequiredColumnsStep",
+        "step_duration_ms.ValidateDataTypesStep",
+        "load_duration_ms",
+    }
+    assert all(value is not None and value >= 0 for value in durations.values())
+    steps = (
+        durations["step_duration_ms.CheckRequiredColumnsStep"]
+        + durations["step_duration_ms.ValidateDataTypesStep"]
+    )
+    assert steps <= durations["validation_duration_ms"]  # the steps are part of the pipeline
+    load_meta = result.output_for_node("load_to_db_op")
+    assert float(durations["load_duration_ms"]) == pytest.approx(load_meta.duration_ms, abs=1e-3)
+
+
+def test_a_second_run_advances_loaded_at_of_the_updated_rows(
+    warehouse: WarehouseResource, instance: DagsterInstance, migrated_url: URL
+) -> None:
+    assert run_job(warehouse, instance).success
+    [first_times] = query(
+        migrated_url, "SELECT min(loaded_at) AS lo, max(loaded_at) AS hi FROM sample_data"
+    )
+    first_min, first_max = first_times.lo, first_times.hi
+    assert first_min == first_max  # one load, one time
+
+    second = run_job(warehouse, instance)
+    assert second.success
+    assert second.output_for_node("load_to_db_op").rows_updated == 17
+    [second_times] = query(
+        migrated_url, "SELECT min(loaded_at) AS lo, max(loaded_at) AS hi FROM sample_data"
+    )
+    second_min, second_max = second_times.lo, second_times.hi
+    assert second_min == second_max
+    assert second_min > first_max  # updated rows carry the time of the load that updated them

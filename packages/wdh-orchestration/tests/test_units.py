@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
-from dagster import Backoff, Failure, Jitter
+from dagster import Backoff, Failure, Jitter, RetryPolicy
 
 from wdh_config import Settings
 from wdh_domain.errors import ErrorContext
-from wdh_domain.pipelines import FailedRow, RetryConfig
+from wdh_domain.pipelines import FailedRow, Pipeline, RetryConfig
 from wdh_io.errors import ConnectionLostError, ConstraintViolationError, ReaderError
 from wdh_orchestration import (
     SAMPLE_RETRY,
@@ -19,22 +20,55 @@ from wdh_orchestration import (
     retry_policy_for,
 )
 from wdh_orchestration._metadata import failures_preview
+from wdh_orchestration._validation import validate_rows
 
 pytestmark = pytest.mark.unit
 
 PLANTED = "s3cr3t-planted"  # pragma: allowlist secret
 
 
-def test_retry_policy_follows_the_retry_config() -> None:
-    policy = retry_policy_for(SAMPLE_RETRY)
-    assert policy.max_retries == SAMPLE_RETRY.max_retries == 3
-    assert policy.delay == SAMPLE_RETRY.base_delay_s
+def _waits_s(policy: RetryPolicy) -> list[float]:
+    """The seconds Dagster waits before each retry under *policy* (its own formula)."""
+    return [float(policy.calculate_delay(n)) for n in range(1, policy.max_retries + 1)]
+
+
+def _config_waits_s(config: RetryConfig) -> list[float]:
+    return [config.sleep_ms_for(n) / 1000 for n in range(1, config.max_attempts)]
+
+
+@pytest.mark.parametrize("config", [RetryConfig(), SAMPLE_RETRY], ids=["default", "sample"])
+def test_retry_policy_is_the_closest_dagster_schedule_to_the_retry_config(
+    config: RetryConfig,
+) -> None:
+    policy = retry_policy_for(config)
+    assert _config_waits_s(config) == [1.0, 2.0, 4.0]
+    assert policy.max_retries == config.max_attempts - 1 == 3
+    assert (policy.delay, policy.backoff, policy.jitter) == (1.0, Backoff.LINEAR, None)
+    assert _waits_s(policy) == [1.0, 2.0, 3.0]  # the first two waits exact, the third 1 s short
+
+    def error(backoff: Backoff | None) -> float:
+        other = RetryPolicy(max_retries=3, delay=1.0, backoff=backoff)
+        return sum(
+            abs(a - b) for a, b in zip(_waits_s(other), _config_waits_s(config), strict=True)
+        )
+
+    # Dagster's exponential backoff waits 1, 3, 7 s; a constant one 1, 1, 1 s.
+    assert error(Backoff.LINEAR) < min(error(Backoff.EXPONENTIAL), error(None))
+
+
+def test_retry_policy_follows_the_cap_and_the_growth_factor() -> None:
+    capped = RetryConfig(max_attempts=6, backoff_ms=1000, max_backoff_ms=2000)  # 1,2,2,2,2 s
+    assert retry_policy_for(capped).backoff is None
+    assert _waits_s(retry_policy_for(capped)) == [1.0] * 5
+    steep = RetryConfig(max_attempts=4, backoff_ms=100, backoff_factor=4.0)  # 0.1, 0.4, 1.6 s
+    policy = retry_policy_for(steep)
     assert policy.backoff is Backoff.EXPONENTIAL
-    assert policy.jitter is None
+    assert _waits_s(policy) == pytest.approx([0.1, 0.3, 0.7])
+    assert retry_policy_for(RetryConfig(max_attempts=1)).max_retries == 0
 
 
 def test_retry_policy_without_growth_or_with_jitter() -> None:
-    flat = retry_policy_for(RetryConfig(max_retries=1, base_delay_s=0.5, backoff_factor=1.0))
+    flat = retry_policy_for(RetryConfig(max_attempts=2, backoff_ms=500, backoff_factor=1.0))
     assert (flat.max_retries, flat.delay, flat.backoff) == (1, 0.5, None)
     assert retry_policy_for(RetryConfig(jitter=True)).jitter is Jitter.FULL
 
@@ -133,3 +167,11 @@ def test_warehouse_outside_a_run_says_so() -> None:
 def test_schedules_and_sensors_are_empty_until_epic_7() -> None:
     assert SCHEDULES == []
     assert SENSORS == []
+
+
+def test_validate_rows_runs_the_pipeline_under_the_given_execution_id() -> None:
+    # The op passes its audit id, so the pipeline's events and the audit row share it.
+    result = validate_rows(pd.DataFrame({"a": [1]}), Pipeline("p"), execution_id="op-run-7")
+
+    assert result.execution_id == "op-run-7"
+    assert validate_rows(pd.DataFrame({"a": [1]}), Pipeline("p")).execution_id.startswith("exec_")

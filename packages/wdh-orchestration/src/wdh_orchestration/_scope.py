@@ -10,15 +10,25 @@ from structlog.contextvars import bound_contextvars
 
 from wdh_orchestration._audit import execution_id_for
 from wdh_orchestration._failures import retry_only_transient
+from wdh_orchestration.resources import WarehouseResource
 
 __all__ = ["op_scope"]
 
 
 @contextmanager
-def op_scope(context: OpExecutionContext, *, failure: str) -> Iterator[str]:
-    """Run an op's work with the run's ids on every log event and only transient errors
-    retried; yield the run's audit execution id.
+def op_scope(
+    context: OpExecutionContext,
+    warehouse: WarehouseResource,
+    *,
+    failure: str,
+    input_file_path: str | None = None,
+) -> Iterator[str]:
+    """Run an op's work with the run's audit row open, the run's ids on every log event
+    and only transient errors retried; yield the run's audit execution id.
 
+    The run's ``running`` row is inserted first unless it exists (with
+    *input_file_path*), so every op can record metrics or complete the run even when
+    the op that usually opens it did not run in this run (a re-execution from failure).
     Every structlog event inside the block -- the op's, the pipeline's, the loader's --
     carries ``execution_id`` and ``dagster_run_id``. An exception other than a transient
     database error becomes ``Failure("<failure>: <reason>", allow_retries=False)``.
@@ -28,4 +38,9 @@ def op_scope(context: OpExecutionContext, *, failure: str) -> Iterator[str]:
         bound_contextvars(execution_id=execution_id, dagster_run_id=context.run_id),
         retry_only_transient(failure),
     ):
+        warehouse.audit().ensure_run(
+            execution_id=execution_id,
+            pipeline_name=context.job_name,
+            input_file_path=input_file_path,
+        )
         yield execution_id

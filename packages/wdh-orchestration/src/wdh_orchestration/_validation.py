@@ -21,6 +21,7 @@ from wdh_orchestration.sample import SAMPLE_DOMAIN, SAMPLE_REQUIRED_COLUMNS, Sam
 __all__ = [
     "ROW_ERRORS_SHOWN",
     "SAMPLE_PIPELINE_CONFIG",
+    "STEP_DURATION_PREFIX",
     "ValidatedRows",
     "build_sample_pipeline",
     "quality_metrics",
@@ -57,15 +58,20 @@ def build_sample_pipeline() -> Pipeline:
     )
 
 
-def validate_rows(raw: pd.DataFrame, pipeline: Pipeline) -> PipelineResult:
+def validate_rows(
+    raw: pd.DataFrame, pipeline: Pipeline, *, execution_id: str | None = None
+) -> PipelineResult:
     """Run *pipeline* on *raw* and return its result when it succeeded.
+
+    *execution_id* (the op's audit id) becomes the pipeline run's id, so the pipeline's
+    events and the ``pipeline_executions`` row share it.
 
     Raises:
         PipelineFailedError: the run stopped (a required column is missing, a step
             failed, or more rows are invalid than ``error_threshold`` allows). The message
             gives the reason first, then up to :data:`ROW_ERRORS_SHOWN` row errors.
     """
-    result = pipeline.run(raw)
+    result = pipeline.run(raw, execution_id=execution_id)
     if result.success:
         return result
     # Errors without a row are the reason the run stopped; row errors illustrate it.
@@ -81,13 +87,27 @@ def validate_rows(raw: pd.DataFrame, pipeline: Pipeline) -> PipelineResult:
     raise PipelineFailedError(message, operation=result.stopped_at)
 
 
+STEP_DURATION_PREFIX: Final = "step_duration_ms."
+"""Prefix of the per-step duration metrics: ``step_duration_ms.<step name>``."""
+
+
 def quality_metrics(result: PipelineResult) -> dict[str, float | int]:
-    """The ``data_quality_metrics`` of a validation run."""
+    """The ``data_quality_metrics`` of a validation run.
+
+    Rows in, valid and failed, the failure rate, the whole pipeline's duration
+    (``validation_duration_ms``) and one ``step_duration_ms.<step name>`` per step that
+    ran, in milliseconds. (The load's duration is recorded by the load.)
+    """
     metrics = result.metrics
+    step_durations = {
+        f"{STEP_DURATION_PREFIX}{name}": step.duration_ms
+        for name, step in metrics.step_metrics.items()
+    }
     return {
         "rows_read": metrics.rows_in,
         "rows_valid": metrics.rows_out,
         "rows_failed": result.rows_failed,
         "failure_rate": result.rows_failed / metrics.rows_in if metrics.rows_in else 0.0,
         "validation_duration_ms": metrics.duration_ms,
+        **step_durations,
     }

@@ -21,7 +21,7 @@ from wdh_io.loader import WarehouseLoader
 __all__ = ["WarehouseResource"]
 
 # Transient errors are retried at one level only: the op's Dagster retry policy.
-_NO_RETRY = RetryConfig(max_retries=0)
+_NO_RETRY = RetryConfig(max_attempts=1)
 
 
 class WarehouseResource(ConfigurableResource):  # type: ignore[type-arg]
