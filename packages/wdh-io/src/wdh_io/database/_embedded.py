@@ -15,6 +15,9 @@ the socket elsewhere when the data directory's path is too long for one (107 byt
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +48,20 @@ def _pgdata(directory: Path | str | None) -> Path:
     return path.expanduser().resolve()
 
 
+@contextlib.contextmanager
+def _quiet_platformdirs() -> Iterator[None]:
+    # pgserver keeps its lock file in the user runtime directory; without XDG_RUNTIME_DIR
+    # (containers, CI, root shells) platformdirs warns on every start and falls back to
+    # /tmp/runtime-<uid>, which is fine: the warning would only puzzle the user.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        yield
+
+
 def _get_server(pgdata: Path, *, keep_running: bool) -> Any:
     try:
-        import pgserver  # noqa: PLC0415  (optional extra, imported only when used)
+        with _quiet_platformdirs():
+            import pgserver  # noqa: PLC0415  (optional extra, imported only when used)
     except ImportError as exc:
         raise EmbeddedDatabaseError(
             "the embedded development database needs the optional extra: "
@@ -55,7 +69,8 @@ def _get_server(pgdata: Path, *, keep_running: bool) -> Any:
         ) from exc
     try:
         pgdata.parent.mkdir(parents=True, exist_ok=True)
-        return pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
+        with _quiet_platformdirs():
+            return pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
     except Exception as exc:  # pgserver raises CalledProcessError, TimeoutExpired, OSError...
         raise EmbeddedDatabaseError(
             f"could not start the embedded PostgreSQL in {pgdata}: {type(exc).__name__}: {exc}"
