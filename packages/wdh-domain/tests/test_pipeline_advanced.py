@@ -10,6 +10,7 @@ from structlog.testing import capture_logs
 
 from wdh_domain.errors import DataValidationError, MissingColumnsError
 from wdh_domain.pipelines import (
+    ROW_ERRORS_SHOWN,
     CheckRequiredColumnsStep,
     Pipeline,
     PipelineConfig,
@@ -197,6 +198,57 @@ def test_error_threshold_stops_the_run_naming_step_rate_and_threshold(
     assert len(result.output_data) + len(result.failed_rows) == len(frame)
 
 
+def test_raise_for_status_gives_the_reason_first_then_the_first_row_errors() -> None:
+    amounts = [-1.0, -2.0, 3.0, -4.0, -5.0, 6.0]
+    frame = pd.DataFrame({"id": range(1, 7), "amount": amounts})
+    pipeline = Pipeline("p", collect(threshold=0.5)).add_step(RejectNegative())
+    result = pipeline.run(frame, execution_id="exec_1")
+
+    with pytest.raises(PipelineFailedError) as raised:
+        result.raise_for_status()
+
+    row_error = (
+        "[VALIDATION_ERROR] amount must not be negative | Domain: p | Row: {} | Field: amount"
+    )
+    assert ROW_ERRORS_SHOWN == 3
+    assert raised.value.context.message == (
+        "Pipeline 'p' (exec_1) failed at step 'RejectNegative': "
+        "[ERROR_THRESHOLD_EXCEEDED] Step 'RejectNegative': failed row rate 66.67% "
+        "(4 of 6 input rows) exceeds error_threshold 50.00% | Domain: p"
+        " | 4 row error(s), first: " + "; ".join(row_error.format(n) for n in (0, 1, 3))
+    )
+    assert raised.value.context.operation == "RejectNegative"
+
+
+def test_raise_for_status_of_a_run_stopped_at_a_row_error_quotes_the_row_error(
+    frame: pd.DataFrame,
+) -> None:
+    result = Pipeline("p").add_step(RejectNegative()).run(frame, execution_id="exec_2")
+
+    with pytest.raises(PipelineFailedError) as raised:
+        result.raise_for_status()
+
+    assert raised.value.context.message == (
+        "Pipeline 'p' (exec_2) failed at step 'RejectNegative': 1 row error(s), first: "
+        "[VALIDATION_ERROR] amount must not be negative | Domain: p | Row: 1 | Field: amount"
+    )
+    result.success = True
+    result.raise_for_status()  # a successful run raises nothing
+
+
+def test_raise_for_status_of_a_failed_step_in_collect_mode(frame: pd.DataFrame) -> None:
+    result = Pipeline("p", collect()).add_step(BrokenFrameStep()).run(frame, execution_id="e")
+
+    with pytest.raises(PipelineFailedError) as raised:
+        result.raise_for_status()
+
+    assert raised.value.context.message == (
+        "Pipeline 'p' (e) failed: [STEP_ERROR] Step 'BrokenFrameStep' raised "
+        "KeyError: 'no_such_column' | Domain: p"
+    )
+    assert raised.value.context.operation is None
+
+
 def test_error_threshold_at_the_rate_does_not_stop(frame: pd.DataFrame) -> None:
     result = Pipeline("p", collect(threshold=0.4)).add_step(RejectNegative()).run(frame)
 
@@ -283,6 +335,29 @@ def test_bug_in_a_row_step_in_stop_mode_fails_the_step_and_stops(frame: pd.DataF
     assert result.failed_rows[0].errors[0].traceback is not None
     assert result.metrics.step_metrics["Buggy"].status == "failed"
     assert result.metrics.step_metrics["Buggy"].rows_out == 4
+
+
+def test_only_the_first_raising_row_of_a_step_keeps_a_traceback() -> None:
+    class AlwaysRaises:
+        def apply(self, row: dict[str, Any], context: PipelineContext) -> StepResult:
+            raise ValueError(f"bad id {row['id']}")
+
+    data = pd.DataFrame({"id": range(10_000)})
+
+    result = Pipeline("p", collect()).add_step(AlwaysRaises()).run(data)
+
+    assert not result.success
+    assert result.rows_failed == 10_000
+    row_errors = [error for failed in result.failed_rows for error in failed.errors]
+    with_traceback = [error for error in row_errors if error.traceback is not None]
+    assert [error.row_number for error in with_traceback] == [0]
+    assert row_errors[-1].message == "Step 'AlwaysRaises' raised ValueError: bad id 9999"
+    assert row_errors[-1].error_type == "STEP_ERROR"
+    step_error = result.error_details[-1]
+    assert step_error.row_number is None
+    assert step_error.message.startswith("Step 'AlwaysRaises' raised an exception on 10000 row(s)")
+    assert step_error.traceback == with_traceback[0].traceback
+    assert "ValueError: bad id 0" in (step_error.traceback or "")
 
 
 def test_dataframe_step_returning_something_else_is_a_step_error(frame: pd.DataFrame) -> None:
@@ -425,6 +500,15 @@ def test_non_retryable_error_is_not_retried(frame: pd.DataFrame) -> None:
 
 
 # ------------------------------------------------------------------ metrics
+
+
+def test_durations_are_rounded_to_microseconds(frame: pd.DataFrame) -> None:
+    result = Pipeline("p").add_step(Tag("a")).add_step(RejectNegative()).run(frame)
+
+    durations = [result.metrics.duration_ms] + [
+        step.duration_ms for step in result.metrics.step_metrics.values()
+    ]
+    assert all(duration == round(duration, 3) >= 0 for duration in durations)
 
 
 def test_per_step_metrics_have_correct_values(frame: pd.DataFrame) -> None:

@@ -174,6 +174,20 @@ def test_execution_id_prefix_is_the_readable_timestamp() -> None:
 
     assert first.startswith("exec_20251109_103000_")
     assert first != second
+    assert re.fullmatch(r"exec_20251109_103000_[0-9a-f]{8}", first)
+
+
+def test_execution_id_takes_a_given_suffix_and_converts_to_utc() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    paris = datetime(2025, 11, 9, 11, 30, 5, tzinfo=timezone(timedelta(hours=1)))
+
+    assert new_execution_id(paris, suffix="run-42") == "exec_20251109_103005_run-42"
+    assert (
+        new_execution_id(datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), suffix="x")
+        == "exec_20250102_030405_x"
+    )
+    assert re.fullmatch(r"exec_\d{8}_\d{6}_[0-9a-f]{8}", new_execution_id())
 
 
 def test_concurrent_runs_from_threads_do_not_share_state() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -126,6 +127,23 @@ def test_predicate_is_or_ed_with_the_whitelist() -> None:
 
     assert result == "ok"
     assert sleeps == [0.5, 1.0]
+
+
+def test_the_whitelist_decision_is_config_is_retriable() -> None:
+    """execute_with_retry asks the config, so a config with its own rule is honoured."""
+
+    @dataclass(frozen=True, slots=True)
+    class RetryOnMessage(RetryConfig):
+        def is_retriable(self, exc: BaseException) -> bool:
+            return "try again" in str(exc)
+
+    sleeps: list[float] = []
+    config = RetryOnMessage(max_attempts=3, retriable_errors=frozenset())
+
+    assert execute_with_retry(failing(2, RuntimeError("try again")), config, sleep=sleeps.append)
+    with pytest.raises(ConnectionError):
+        execute_with_retry(failing(1, ConnectionError("down")), config, sleep=sleeps.append)
+    assert sleeps == [1.0, 2.0]
 
 
 def test_jitter_draws_a_sleep_between_zero_and_the_backoff() -> None:

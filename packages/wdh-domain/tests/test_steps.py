@@ -102,6 +102,7 @@ def test_validate_data_types_reports_field_level_errors() -> None:
         )
     ]
     assert by_row[3].errors[0].field == "amount"  # NaN is given to the model as None
+    assert by_row[3].errors[0].message == "required value is missing (the cell is empty)"
     assert by_row[1].data["id"] == "two"  # original values
     assert result.metrics.step_metrics["ValidateDataTypesStep"].errors_count == 4
 

@@ -185,6 +185,26 @@ def test_redact_text(text: str, expected: str) -> None:
     assert redact_text(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('password="correct horse battery"', 'password="***"'),
+        ("dsn: host=db password='my secret pw'", "dsn: *** password='***'"),
+        ('{"password": "a b c", "user": "bob"}', '{"password": "***", "user": "bob"}'),
+        ("{'password': 'a b', 'n': 1}", "{'password': '***', 'n': 1}"),
+        # JSON escapes inside the value, and JSON inside an escaped string (a repr)
+        ('password="a \\" b c" next=1', 'password="***" next=1'),
+        ('{\\"token\\": \\"a b c\\", \\"n\\": 1}', '{\\"token\\": \\"***\\", \\"n\\": 1}'),
+        # an unclosed quote (a truncated message) is masked to the end of its line
+        ("password='cut off secret\nnext line", "password='***\nnext line"),
+        ('"Authorization": "Bearer abc def"', '"Authorization": "Bearer ***"'),
+        ('"Authorization": "abc def"', '"Authorization": "***"'),
+    ],
+)
+def test_quoted_secrets_are_masked_whole(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
 def test_secret_objects_are_redacted_without_being_read() -> None:
     result = sanitize_for_logging(
         {

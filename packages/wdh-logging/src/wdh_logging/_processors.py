@@ -26,8 +26,6 @@ from wdh_logging._redaction import (
 
 __all__ = [
     "EVENT_ATTRIBUTE",
-    "RENDERED_FIRST",
-    "StdlibMessage",
     "hand_to_stdlib",
     "level_number",
     "order_fields",

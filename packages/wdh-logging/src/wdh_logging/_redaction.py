@@ -74,13 +74,25 @@ _URL_PASSWORD: Final = re.compile(
 # KEY=VALUE, "KEY": "VALUE", KEY: VALUE inside free text (libpq DSNs, query strings,
 # serialised JSON, headers, exception messages). The value is masked only when KEY is
 # sensitive by the key rules above (so "rows passed=10" and "compass: north" stay).
-# After an auth-like key a scheme word is kept and the credential after it masked:
+# Heads and values are matched separately so that an ordinary key consumes only itself
+# ("note: password=x" must still mask x).
+_PAIR_HEAD: Final = re.compile(r"""(?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]*)(?:\\?["'])?\s*[=:]\s*""")
+# A value is matched WHOLE: a quoted one up to its closing quote (backslash escapes
+# honoured; an unclosed quote runs to the end of the line), so that
+# password="correct horse battery" leaves no word behind; the quotes stay around the
+# mask. \"...\" is the same inside an escaped string (a repr of JSON). After an
+# auth-like key a scheme word is kept and the credential after it masked:
 # "Authorization: Basic dXNlcjpwYXNz" -> "Authorization: Basic ***".
-_INLINE_PAIR: Final = re.compile(
-    r"""(?P<head>(?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]*)["']?\s*[=:]\s*["']?)
-        (?P<scheme>(?:bearer|basic|digest|token|negotiate)\s+(?=[^\s"',;&)}\]]))?
-        (?P<value>[^\s"',;&)}\]]+)""",
+_PAIR_VALUE: Final = re.compile(
+    r"""(?P<open>\\(?P<eq>["']))(?P<escaped>.*?)(?P<eclose>\\(?P=eq)|(?=\n)|\Z)
+      | (?P<quote>["'])(?P<quoted>(?:\\.|(?!(?P=quote))[^\\\n])*)(?P<close>(?P=quote))?
+      | (?P<scheme>(?:bearer|basic|digest|token|negotiate)\s+(?=[^\s"',;&)}\]]))?
+        (?P<bare>[^\s"',;&)}\]]+)""",
     re.IGNORECASE | re.VERBOSE,
+)
+# The scheme word kept at the start of a quoted credential ("Bearer ***").
+_QUOTED_SCHEME: Final = re.compile(
+    r"(?:bearer|basic|digest|token|negotiate)\s+(?=\S)", re.IGNORECASE
 )
 
 # "Bearer <token>" without a header name in front: masked only when what follows looks
@@ -131,20 +143,31 @@ def redact_text(text: str) -> str:
 
 
 def _mask_pairs(text: str) -> str:
-    # A loop rather than re.sub: after an ordinary key only the key is consumed, so its
-    # "value" is scanned again -- "note: password=x" must still mask x.
     pieces: list[str] = []
-    position = 0
-    while (match := _INLINE_PAIR.search(text, position)) is not None:
-        if is_sensitive_key(match["key"]):
-            pieces.append(text[position : match.start()])
-            pieces.append(f"{match['head']}{match['scheme'] or ''}{_MASK}")
-            position = match.end()
-        else:
-            pieces.append(text[position : match.end("head")])
-            position = match.end("head")
-    pieces.append(text[position:])
+    done = 0
+    for head in _PAIR_HEAD.finditer(text):
+        if head.start() < done or not is_sensitive_key(head["key"]):
+            continue
+        value = _PAIR_VALUE.match(text, head.end())
+        if value is None:
+            continue
+        pieces += [text[done : head.end()], _masked_value(value)]
+        done = value.end()
+    if not pieces:
+        return text
+    pieces.append(text[done:])
     return "".join(pieces)
+
+
+def _masked_value(value: re.Match[str]) -> str:
+    """The mask that replaces one matched value: quotes and a scheme word are kept."""
+    if value["open"] is not None:
+        return f"{value['open']}{_MASK}{value['eclose']}"
+    if value["quote"] is not None:
+        scheme = _QUOTED_SCHEME.match(value["quoted"])
+        kept = scheme.group(0) if scheme else ""
+        return f"{value['quote']}{kept}{_MASK}{value['close'] or ''}"
+    return f"{value['scheme'] or ''}{_MASK}"
 
 
 def sanitize_for_logging(obj: Any) -> Any:

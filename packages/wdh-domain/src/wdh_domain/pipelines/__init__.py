@@ -19,7 +19,7 @@ from wdh_domain.pipelines._config import PipelineConfig
 from wdh_domain.pipelines._core import Pipeline, PipelineBuilder
 from wdh_domain.pipelines._ids import new_execution_id
 from wdh_domain.pipelines._metrics import PipelineMetrics, StepMetrics, StepStatus, StepType
-from wdh_domain.pipelines._result import FailedRow, PipelineResult
+from wdh_domain.pipelines._result import ROW_ERRORS_SHOWN, FailedRow, PipelineResult
 from wdh_domain.pipelines._retry import DEFAULT_RETRIABLE_ERRORS, RetryConfig, execute_with_retry
 from wdh_domain.pipelines._steps import CheckRequiredColumnsStep, ValidateDataTypesStep
 from wdh_domain.pipelines._types import (
@@ -33,6 +33,7 @@ from wdh_domain.pipelines._types import (
 
 __all__ = [
     "DEFAULT_RETRIABLE_ERRORS",
+    "ROW_ERRORS_SHOWN",
     "CheckRequiredColumnsStep",
     "DataFrameStep",
     "DataValidationError",

@@ -16,7 +16,7 @@ from wdh_domain.pipelines._config import PipelineConfig
 from wdh_domain.pipelines._metrics import StepType
 from wdh_domain.pipelines._result import PipelineResult
 from wdh_domain.pipelines._retry import RetryConfig
-from wdh_domain.pipelines._runner import StepSpec, execute_run
+from wdh_domain.pipelines._runner import Run, StepSpec
 from wdh_domain.pipelines._types import DataFrameStep, RowTransformStep
 
 __all__ = ["Pipeline", "PipelineBuilder"]
@@ -210,7 +210,7 @@ class Pipeline:
                 domain=domain,
                 field="execution_id",
             )
-        return execute_run(
+        return Run(
             execution_id=execution_id,
             pipeline_name=self._name,
             config=self._config,
@@ -218,7 +218,7 @@ class Pipeline:
             initial_data=initial_data,
             logger=self._logger,
             sleep=self._sleep,
-        )
+        ).execute()
 
     def __repr__(self) -> str:
         return f"Pipeline(name={self._name!r}, steps={list(self.step_names)!r})"

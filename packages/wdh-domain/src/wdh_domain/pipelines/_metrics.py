@@ -21,6 +21,7 @@ step at a row error (``stop_on_error``)."""
 class StepMetrics:
     """Metrics of one executed step.
 
+    ``duration_ms`` is rounded to 3 places (1 µs), like every duration the run reports.
     ``rows_failed`` counts the rows this step removed from the output as failed;
     ``errors_count`` and ``warnings_count`` count individual messages (a row with two
     field errors counts 2; a failed step counts 1).
@@ -42,6 +43,9 @@ class PipelineMetrics:
     """Metrics of one run; ``step_metrics`` is keyed by step name, in execution order.
 
     Steps after the one where a run stopped did not execute and have no entry.
+    ``duration_ms`` (the whole run) is rounded to 3 places. ``total_duration_ms``,
+    ``rows_input`` and ``rows_output`` are the names the specification's
+    ``PipelineMetrics`` uses (epic 1, "Pipeline Metrics (Story 1.10)").
     """
 
     duration_ms: float

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import pandas as pd
 
@@ -11,7 +11,11 @@ from wdh_domain._sanitize import sanitize
 from wdh_domain.errors import ErrorContext, PipelineFailedError
 from wdh_domain.pipelines._metrics import PipelineMetrics
 
-__all__ = ["FailedRow", "PipelineResult"]
+__all__ = ["ROW_ERRORS_SHOWN", "FailedRow", "PipelineResult"]
+
+ROW_ERRORS_SHOWN: Final = 3
+"""Row errors quoted in the message of ``PipelineResult.raise_for_status()`` (the rest
+are in ``errors`` and in the logs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +127,30 @@ class PipelineResult:
     def raise_for_status(self) -> None:
         """Raise :class:`~wdh_domain.errors.PipelineFailedError` when the run did not succeed.
 
-        The message names the pipeline, the execution id, the step where the run stopped
-        and the first error.
+        The message names the pipeline, the execution id and the step where the run
+        stopped, then gives the reason(s) -- the errors without a row number (a failed
+        step, the error threshold, a missing column), joined with ``"; "`` -- and then the
+        row errors: ``N row error(s), first: ...`` quoting up to :data:`ROW_ERRORS_SHOWN`
+        of them. For example::
+
+            Pipeline 'sample' (exec_20250101_120000_ab12cd34) failed at step 'Validate':
+            [ERROR_THRESHOLD_EXCEEDED] ... | 7 row error(s), first: [VALIDATION_ERROR] ...;
+            [VALIDATION_ERROR] ...; [VALIDATION_ERROR] ...
+
+        (on one line). The error's ``operation`` is the step where the run stopped.
         """
         if self.success:
             return
-        first = self.errors[0] if self.errors else "no error recorded"
+        # Errors without a row are the reason the run stopped; row errors illustrate it.
+        reasons = [e.format() for e in self.error_details if e.row_number is None]
+        row_errors = [e.format() for e in self.error_details if e.row_number is not None]
+        parts = ["; ".join(reasons)] if reasons else []
+        if row_errors:
+            shown = "; ".join(row_errors[:ROW_ERRORS_SHOWN])
+            parts.append(f"{len(row_errors)} row error(s), first: {shown}")
         where = f" at step '{self.stopped_at}'" if self.stopped_at else ""
         raise PipelineFailedError(
             f"Pipeline '{self.pipeline_name}' ({self.execution_id}) failed{where}: "
-            f"{len(self.errors)} error(s); first: {first}",
+            + (" | ".join(parts) or "no error recorded"),
             operation=self.stopped_at,
         )

@@ -116,8 +116,9 @@ def execute_with_retry(
     """Call ``func`` and return its result, retrying transient failures with backoff.
 
     ``func`` is called at most ``config.max_attempts`` times. An exception is retried
-    when it is an instance of a type in ``config.retriable_errors`` or when
-    ``is_retryable(exc)`` is true; any other exception propagates at once, unchanged.
+    when ``config.is_retriable(exc)`` (an instance of a type in
+    ``config.retriable_errors``) or ``is_retryable(exc)`` is true; any other exception
+    propagates at once, unchanged.
     Before each retry a warning ``retry.attempt`` is logged with ``attempt`` (the 1-based
     number of the attempt that just failed), ``max_attempts``, ``sleep_ms``,
     ``operation``, ``error_type`` and the sanitized, truncated ``error`` message, then
@@ -125,15 +126,12 @@ def execute_with_retry(
     When the last attempt fails too, its exception is re-raised unchanged.
     """
     log = logger if logger is not None else _logger
-    whitelist = tuple(config.retriable_errors)
     attempt = 1
     while True:
         try:
             return func()
         except BaseException as exc:
-            retryable = isinstance(exc, whitelist) or (
-                is_retryable is not None and is_retryable(exc)
-            )
+            retryable = config.is_retriable(exc) or (is_retryable is not None and is_retryable(exc))
             if not retryable or attempt >= config.max_attempts:
                 raise
             sleep_ms = config.sleep_ms_for(attempt)

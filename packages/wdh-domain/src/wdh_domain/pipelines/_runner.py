@@ -23,7 +23,7 @@ from wdh_domain.pipelines._result import FailedRow, PipelineResult
 from wdh_domain.pipelines._retry import RetryConfig, execute_with_retry
 from wdh_domain.pipelines._types import PipelineContext, Row, RowIssue, StepResult
 
-__all__ = ["StepSpec", "execute_run"]
+__all__ = ["Run", "StepSpec"]
 
 _MAX_MESSAGE_CHARS = 1000
 
@@ -69,7 +69,12 @@ class _AbortStepError(Exception):
 
 
 def _elapsed_ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1000.0
+    """Milliseconds since ``start`` (a ``perf_counter`` value), rounded to 3 places (1 µs).
+
+    Every duration in the metrics and log lines comes from here, rounded like the
+    loader's ``duration_ms``, so the figures of one run compare as they are shown.
+    """
+    return round((time.perf_counter() - start) * 1000.0, 3)
 
 
 def _format_traceback(exc: BaseException) -> str:
@@ -80,33 +85,14 @@ def _describe(exc: BaseException) -> str:
     return truncate(sanitize_text(f"{type(exc).__name__}: {exc}"), _MAX_MESSAGE_CHARS)
 
 
-def execute_run(
-    *,
-    pipeline_name: str,
-    config: PipelineConfig,
-    specs: tuple[StepSpec, ...],
-    initial_data: pd.DataFrame,
-    logger: Any,
-    sleep: Callable[[float], None],
-    execution_id: str | None = None,
-) -> PipelineResult:
-    """Run ``specs`` over ``initial_data`` once and return the result (never raises for data).
+class Run:
+    """One run of a pipeline: ``Run(...).execute()`` runs ``specs`` over ``initial_data``
+    once and returns the `PipelineResult` (it never raises for bad data).
 
+    All per-run state lives here -- current frame, row numbers, failures, errors,
+    warnings, metrics -- so one ``Pipeline`` can run from several threads at once.
     ``execution_id`` names the run (a new unique id when ``None``).
     """
-    return _Run(
-        pipeline_name=pipeline_name,
-        config=config,
-        specs=specs,
-        initial_data=initial_data,
-        logger=logger,
-        sleep=sleep,
-        execution_id=execution_id,
-    ).execute()
-
-
-class _Run:
-    """State of one run: current frame, row numbers, failures, errors, warnings, metrics."""
 
     def __init__(
         self,
@@ -147,7 +133,6 @@ class _Run:
         self.warnings: list[ErrorContext] = []
         self.step_metrics: dict[str, StepMetrics] = {}
         self.stopped_at: str | None = None
-        self.step_failed = False
         self.warnings_mark = 0
 
     # ------------------------------------------------------------------ run
@@ -201,7 +186,7 @@ class _Run:
         log_fields = {
             "step_name": spec.name,
             "step_type": spec.step_type,
-            "duration_ms": round(duration_ms, 3),
+            "duration_ms": duration_ms,
             "rows_processed": rows_in,
             "rows_out": outcome.rows_out,
             "rows_failed": outcome.rows_failed,
@@ -346,7 +331,6 @@ class _Run:
                 status="optional_failed", rows_out=rows_in, warnings_count=1, extra_log=log_fields
             )
         self.errors.append(base)
-        self.step_failed = True
         return _StepOutcome(
             status="failed",
             rows_out=rows_in,
@@ -422,7 +406,10 @@ class _Run:
 
     def _result(self, duration_ms: float) -> PipelineResult:
         failed_rows = self._failed_rows()
-        success = self.stopped_at is None and not self.step_failed
+        # A required step that failed (status "failed") makes the run unsuccessful even
+        # when the run went on past it (collect mode).
+        step_failed = any(m.status == "failed" for m in self.step_metrics.values())
+        success = self.stopped_at is None and not step_failed
         metrics = PipelineMetrics(
             duration_ms=duration_ms,
             rows_in=self.rows_in,
@@ -436,7 +423,7 @@ class _Run:
         completed(
             "pipeline.completed",
             success=success,
-            duration_ms=round(duration_ms, 3),
+            duration_ms=duration_ms,
             rows_in=self.rows_in,
             rows_out=metrics.rows_out,
             rows_failed=metrics.rows_failed,
@@ -486,7 +473,7 @@ class _Run:
 class _RowStepState:
     """Book-keeping of one row step; only touched for rows that have issues."""
 
-    def __init__(self, run: _Run, spec: StepSpec) -> None:
+    def __init__(self, run: Run, spec: StepSpec) -> None:
         self.run = run
         self.spec = spec
         self.kept: list[Row] = []
@@ -499,7 +486,14 @@ class _RowStepState:
         self.stop_on_error = run.config.stop_on_error and not spec.optional
 
     def on_exception(self, position: int, record: Row, exc: Exception) -> bool:
-        """Handle an exception raised by ``apply``; return False to stop the loop."""
+        """Handle an exception raised by ``apply``; return False to stop the loop.
+
+        A ``DataValidationError`` fails the row like a returned error. Any other
+        exception is a bug: the row fails with a ``STEP_ERROR`` carrying the error type
+        and message; only the FIRST such row of a step also carries the (sanitized)
+        traceback, which the step-level error reuses -- later rows do not pay for
+        formatting a traceback nobody reads.
+        """
         if isinstance(exc, DataValidationError):
             row_number = self.run.row_number(position)
             context = replace(
@@ -510,11 +504,12 @@ class _RowStepState:
                 input_data=exc.context.input_data or render_input_data(record),
             )
             if self.spec.optional:
-                return self._downgrade(position, record, (context,))
+                return self._downgrade(record, (context,))
             return self._fail(position, record, (context,), ())
         if self.spec.optional:
             raise _AbortStepError(self.spec.name) from exc
         self.row_exceptions += 1
+        first = self.first_error_context is None
         context = ErrorContext(
             error_type="STEP_ERROR",
             message=f"Step '{self.spec.name}' raised {_describe(exc)}",
@@ -522,9 +517,11 @@ class _RowStepState:
             domain=self.run.domain,
             row_number=self.run.row_number(position),
             input_data=render_input_data(record),
-            traceback=_format_traceback(exc),
+            # Formatting and sanitizing a traceback is the costly part; a bug usually
+            # raises the same way on every row, so only the first row keeps one.
+            traceback=_format_traceback(exc) if first else None,
         )
-        if self.first_error_context is None:
+        if first:
             self.first_error_context = context
         return self._fail(position, record, (context,), ())
 
@@ -555,12 +552,11 @@ class _RowStepState:
             for issue in result.errors
         )
         if self.spec.optional:
-            return self._downgrade(position, record, errors + warnings)
+            return self._downgrade(record, errors + warnings)
         return self._fail(position, record, errors, warnings)
 
-    def _downgrade(self, position: int, record: Row, issues: tuple[ErrorContext, ...]) -> bool:
+    def _downgrade(self, record: Row, issues: tuple[ErrorContext, ...]) -> bool:
         """Optional step: errors become warnings and the row passes on as it came in."""
-        del position
         self.warnings_count += len(issues)
         self.run.warnings.extend(issues)
         self.kept.append(record)
@@ -597,10 +593,11 @@ class _RowStepState:
         """Close the step: rebuild the frame, count, and decide the step's status.
 
         A step whose ``apply`` raised (a bug, not a row error) on any row is ``failed``:
-        its rows are failed rows (with tracebacks), one step-level ``STEP_ERROR`` is
-        recorded and the run is not successful. When the run stops inside this step
-        (``stop_on_error``), the output is the frame as the previous step left it minus
-        the rows that failed here, so ``rows_out`` equals the rows of the returned frame.
+        its rows are failed rows (only the first carries the traceback), one step-level
+        ``STEP_ERROR`` (with that traceback) is recorded and the run is not successful.
+        When the run stops inside this step (``stop_on_error``), the output is the frame
+        as the previous step left it minus the rows that failed here, so ``rows_out``
+        equals the rows of the returned frame.
         """
         run, spec = self.run, self.spec
         status: StepStatus = "completed"
@@ -618,7 +615,6 @@ class _RowStepState:
                 traceback=first.traceback,
             )
             run.errors.append(step_error)
-            run.step_failed = True
             self.errors_count += 1
             status = "failed"
             extra = {

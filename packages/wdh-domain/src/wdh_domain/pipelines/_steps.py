@@ -69,6 +69,9 @@ def _describe_input(field: str | None, value: object) -> str:
     return truncate(repr(value), _MAX_VALUE_CHARS)
 
 
+_NOT_GIVEN = object()
+
+
 class ValidateDataTypesStep:
     """Row step: validate each row with a pydantic model; report field-level errors.
 
@@ -78,7 +81,8 @@ class ValidateDataTypesStep:
     original row, so columns the model does not know are kept unless
     ``keep_extra_columns=False``. An invalid row fails with one error per pydantic
     error: ``error_type`` ``VALIDATION_ERROR``, ``field`` the dotted location, message the
-    pydantic message plus the offending value (masked for sensitive fields).
+    pydantic message plus the offending value (masked for sensitive fields); an empty
+    cell in a required field reads ``required value is missing (the cell is empty)``.
     """
 
     def __init__(
@@ -116,6 +120,11 @@ class ValidateDataTypesStep:
         issues: list[str | RowIssue] = []
         for error in exc.errors(include_url=False):
             field = ".".join(str(part) for part in error["loc"]) or None
-            message = f"{error['msg']} (got {_describe_input(field, error.get('input'))})"
+            if error.get("input", _NOT_GIVEN) is None and error["type"] != "missing":
+                # an empty cell given to a required field: say that, not "should be a
+                # valid string (got None)"
+                message = "required value is missing (the cell is empty)"
+            else:
+                message = f"{error['msg']} (got {_describe_input(field, error.get('input'))})"
             issues.append(RowIssue(message=message, field=field, error_type="VALIDATION_ERROR"))
         return issues
