@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args
 
 import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import URL, create_engine, text
 
-from wdh_io.audit import MAX_ERROR_MESSAGE_LENGTH, AuditRecorder
+from wdh_io.audit import MAX_ERROR_MESSAGE_LENGTH, AuditRecorder, FinalStatus
 from wdh_io.errors import (
     CommitOutcomeUnknownError,
     ConnectionLostError,
@@ -18,6 +18,7 @@ from wdh_io.errors import (
     DatabaseError,
     DataValidationError,
 )
+from wdh_io.schema import EXECUTION_STATUSES
 
 pytestmark = pytest.mark.integration
 
@@ -262,3 +263,28 @@ def test_a_connection_lost_during_the_audit_commit_is_an_unknown_outcome(
         assert _rows(engine, "SELECT count(*) AS n FROM pipeline_executions") == [{"n": 0}]
     finally:
         engine.dispose()
+
+
+def test_the_final_statuses_are_the_schema_statuses_but_running() -> None:
+    assert {*get_args(FinalStatus), "running"} == set(EXECUTION_STATUSES)
+
+
+def test_the_migrated_check_constraint_allows_exactly_the_schema_statuses(
+    engine: sa.Engine,
+) -> None:
+    """The audit revision spells the list out; this keeps it and the constant in step."""
+    insert = text(
+        "INSERT INTO pipeline_executions (execution_id, pipeline_name, status) "
+        "VALUES (:id, 'p', :status)"
+    )
+    with engine.begin() as conn:
+        for status in EXECUTION_STATUSES:
+            conn.execute(insert, {"id": f"exec_{status}", "status": status})
+    with (
+        pytest.raises(sa.exc.IntegrityError, match="ck_pipeline_executions_status"),
+        engine.begin() as conn,
+    ):
+        conn.execute(insert, {"id": "exec_other", "status": "cancelled"})
+    assert _rows(engine, "SELECT count(*) AS n FROM pipeline_executions") == [
+        {"n": len(EXECUTION_STATUSES)}
+    ]

@@ -6,7 +6,9 @@ import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
-from wdh_io.database._engine import create_engine, describe_url
+from wdh_io.database import create_engine, describe_url, describe_url_text, parse_url
+from wdh_io.errors import DatabaseError
+from wdh_io.loader import WarehouseLoader
 
 SECRET = "s3cr3t-planted"  # pragma: allowlist secret
 
@@ -22,6 +24,64 @@ def test_repr_and_str_mask_the_password() -> None:
         assert SECRET not in repr(describe_url(engine.url))
     finally:
         engine.dispose()
+
+
+BAD_URLS = [
+    f"postgresql+psycopg2://app:{SECRET}@db.example:notaport/wh",  # bare ValueError in SA
+    f"postgresql+psycopg2://app:{SECRET}@db.example:99999/wh",  # SA accepts it
+    f"not a url {SECRET}",  # SA's ArgumentError
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_a_malformed_url_is_one_database_error_that_echoes_nothing(url: str) -> None:
+    for attempt in (
+        lambda: parse_url(url),
+        lambda: create_engine(url),
+        lambda: WarehouseLoader(url),
+    ):
+        with pytest.raises(DatabaseError) as caught:
+            attempt()
+        error = caught.value
+        assert str(error).startswith("the database URL is malformed")
+        for fragment in (SECRET, "notaport", "99999", "db.example"):
+            assert fragment not in str(error)
+        assert error.__cause__ is None
+        assert error.__suppress_context__
+
+
+@pytest.mark.unit
+def test_parse_url_keeps_good_urls_and_url_objects() -> None:
+    url = parse_url("postgresql+psycopg2://app@db.example:65535/wh")
+    assert (url.host, url.port, url.database) == ("db.example", 65535, "wh")
+    assert parse_url(url) is url
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("url", "text"),
+    [
+        (
+            f"postgresql+psycopg2://app:{SECRET}@db.example:5433/wh",
+            "database 'wh' on db.example:5433",
+        ),
+        ("postgresql+psycopg2://app@db.example/wh", "database 'wh' on db.example"),
+        (
+            f"postgresql+psycopg2://app:{SECRET}@/wh?host=/run/postgresql",
+            "database 'wh' via the socket in /run/postgresql",
+        ),
+        ("postgresql+psycopg2://app@/wh?host=db.example&port=5432", "database 'wh' on db.example"),
+        ("postgresql+psycopg2://app@/wh", "database 'wh'"),
+        ("sqlite:///data/w.db", "database 'data/w.db'"),
+        ("postgresql+psycopg2://app@db.example", "database (default) on db.example"),
+    ],
+)
+def test_describe_url_text_says_where_without_user_or_password(url: str, text: str) -> None:
+    parsed = parse_url(url)
+    assert describe_url_text(parsed) == text
+    assert "app" not in describe_url_text(parsed)
+    assert SECRET not in repr(describe_url(parsed))
 
 
 @pytest.mark.unit

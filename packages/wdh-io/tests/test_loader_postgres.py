@@ -507,6 +507,10 @@ def test_constraint_violation_in_last_batch(engine: sa.Engine, method: str, upse
         assert err.batch == 4
     elif not upsert:
         assert (err.row, err.batch) == (6, 4)
+    else:
+        # COPY upsert: the CHECK fires in the INSERT … SELECT from the staging table,
+        # which reports no row; the gap is documented in load_dataframe and loader.md.
+        assert (err.row, err.batch) == (None, None)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -248,6 +248,15 @@ def test_cli_with_an_unreachable_server_fails_in_one_line() -> None:
     assert PLANTED not in result.stdout + result.stderr
 
 
+def test_cli_with_a_malformed_url_fails_in_one_line_without_echoing_it() -> None:
+    result = _alembic_cli("-x", f"url=postgresql+psycopg2://u:{PLANTED}@h:notaport/db", "current")
+    assert result.returncode != 0
+    assert "FAILED: the database URL is malformed" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in (PLANTED, "notaport"):
+        assert fragment not in result.stdout + result.stderr
+
+
 def test_cli_from_the_repository_root_upgrades_and_downgrades(database_url: URL) -> None:
     url = database_url.render_as_string(hide_password=False)
     upgraded = _alembic_cli("-x", f"url={url}", "upgrade", "head")

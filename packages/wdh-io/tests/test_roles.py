@@ -131,3 +131,37 @@ def test_role_errors_name_the_role_but_not_the_password(migrated_database_url: U
         create_app_role(migrated_database_url.set(username="wdh_nobody"), "wdh_x", PASSWORD)
     assert "could not create the application role 'wdh_x'" in str(caught.value)
     assert PASSWORD not in str(caught.value)
+
+
+def _role_exists(url: URL, role: str) -> bool:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+            return found.first() is not None
+    finally:
+        engine.dispose()
+
+
+def test_a_role_granted_in_two_databases_is_dropped_by_the_last_drop(
+    migrated_database_url: URL, role_name: str
+) -> None:
+    second = f"{migrated_database_url.database}_second"
+    admin = create_engine(migrated_database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{second}"'))
+        second_url = migrated_database_url.set(database=second)
+        create_app_role(migrated_database_url, role_name, PASSWORD)
+        create_app_role(second_url, role_name, PASSWORD)
+        # The first drop revokes this database's grants; the second database's grants
+        # remain, so DROP ROLE (which PostgreSQL would refuse) is skipped.
+        assert drop_app_role(migrated_database_url, role_name) is False
+        assert _role_exists(migrated_database_url, role_name)
+        assert drop_app_role(second_url, role_name) is True
+        assert not _role_exists(migrated_database_url, role_name)
+        assert drop_app_role(second_url, role_name) is False  # gone: not an error
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{second}" WITH (FORCE)'))
+        admin.dispose()

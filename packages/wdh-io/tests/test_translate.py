@@ -98,6 +98,17 @@ def test_secrets_are_masked_by_redaction_and_by_exact_password() -> None:
     assert PLANTED not in primary_message(_wrapped(None, bare), secrets_of(url))
 
 
+def test_exact_secrets_are_masked_before_the_pattern_redaction() -> None:
+    """``password=a b c`` is redacted up to the space only: masking the exact secret
+    first is what keeps the rest of it out."""
+    secret = f"open sesame {PLANTED}"
+    text = f"connect failed: password={secret} host=db"
+    scrubbed = scrub(text, (secret,))
+    assert PLANTED not in scrubbed
+    assert "sesame" not in scrubbed
+    assert "host=db" in scrubbed
+
+
 def test_copy_context_locates_row_column_and_batch() -> None:
     class _Diag:
         message_primary = "invalid input syntax for type integer"

@@ -18,10 +18,15 @@ Classification, first match wins:
 The message is ``"<action>: <the server's primary message>"``. PostgreSQL's ``DETAIL``
 (``Key (id)=(42) already exists``, ``Failing row contains (…)``) and SQLAlchemy's
 rendering of the statement and its parameters are left out, so no row value gets in.
-Secrets are masked twice: :func:`wdh_logging.redact_text` (URL passwords,
-``password=…`` pairs) and then every exact secret given (the engine URL's password,
-which may appear bare in a driver message). For COPY errors the row and column come
-from the ``CONTEXT`` line (``COPY t, line 5, column c: …``); the quoted value is dropped.
+Secrets are masked twice, in this order (:func:`scrub`): first every exact secret given
+(the engine URL's password, which may appear bare in a driver message), then
+:func:`wdh_logging.redact_text` (URL passwords, ``password=…`` pairs). Exact secrets go
+first because the pattern-based redaction can cut a password in two (an unquoted
+``password=a b c`` is masked up to the space), leaving a fragment that no longer
+matches the exact secret.
+
+For COPY errors the row and column come from the ``CONTEXT`` line
+(``COPY t, line 5, column c: …``); the quoted value is dropped.
 """
 
 from __future__ import annotations
@@ -49,7 +54,6 @@ __all__ = [
     "primary_message",
     "scrub",
     "secrets_of",
-    "sqlstate_of",
     "translate",
 ]
 
@@ -72,7 +76,12 @@ def secrets_of(url: URL | None) -> tuple[str, ...]:
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """*text* with :func:`wdh_logging.redact_text` applied and every exact secret masked."""
+    """*text* with every exact secret masked, then :func:`wdh_logging.redact_text` applied.
+
+    Exact secrets first: the pattern-based redaction can split a password (it masks an
+    unquoted ``password=`` value up to the first space) and leave a fragment the exact
+    match would no longer find.
+    """
     for secret in secrets:
         if secret:
             text = text.replace(secret, _MASK)
@@ -83,7 +92,7 @@ def _original(exc: BaseException) -> BaseException:
     return exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
 
 
-def sqlstate_of(exc: BaseException) -> str | None:
+def _sqlstate_of(exc: BaseException) -> str | None:
     """The SQLSTATE of a (wrapped) driver error, when the server sent one."""
     code = getattr(_original(exc), "pgcode", None)
     return str(code) if code else None
@@ -101,7 +110,7 @@ def is_disconnect(
     """
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
         return True
-    code = sqlstate_of(exc)
+    code = _sqlstate_of(exc)
     if code is not None and (code.startswith("08") or code in _CONNECTION):
         return True
     if raw_connection is not None and bool(getattr(raw_connection, "closed", False)):
@@ -166,7 +175,7 @@ def translate(
     outcome is unknown (:class:`CommitOutcomeUnknownError`), not a retryable failure.
     """
     original = _original(exc)
-    code = sqlstate_of(exc)
+    code = _sqlstate_of(exc)
     diag: Any = getattr(original, "diag", None)
     message = f"{action}: {primary_message(exc, secrets)}"
     column: str | None = getattr(diag, "column_name", None) if diag is not None else None

@@ -79,7 +79,13 @@ class TableNotFoundError(DatabaseError):
 
 class DataValidationError(DatabaseError):
     """The data cannot be stored as given: missing or unmatched columns, a NUL byte,
-    infinity, a value too large for its column, duplicate upsert keys, an empty key."""
+    infinity, a value too large for its column, duplicate upsert keys, an empty key.
+
+    The *load-time* validation error of ``wdh_io`` (a :class:`DatabaseError`, raised by
+    the loader and the audit recorder). It is unrelated to
+    ``wdh_domain.errors.DataValidationError``, the row-validation error of the domain
+    pipelines, despite the shared name: catch each from its own module.
+    """
 
 
 class ConstraintViolationError(DatabaseError):

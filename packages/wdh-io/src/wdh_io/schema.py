@@ -12,7 +12,7 @@ predictable name that a later migration can drop or alter.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -35,6 +35,7 @@ from sqlalchemy.dialects.postgresql import TIMESTAMP
 __all__ = [
     "EXECUTION_STATUSES",
     "NAMING_CONVENTION",
+    "ExecutionStatus",
     "data_quality_metrics",
     "metadata",
     "pipeline_executions",
@@ -49,10 +50,22 @@ NAMING_CONVENTION: Final[dict[str, str]] = {
     "pk": "pk_%(table_name)s",
 }
 
-#: The values ``pipeline_executions.status`` may take (enforced by a CHECK constraint).
-EXECUTION_STATUSES: Final[tuple[str, ...]] = ("running", "success", "failed")
+#: A value of ``pipeline_executions.status``: ``running`` until the run completes.
+ExecutionStatus = Literal["running", "success", "failed"]
+
+#: The values ``pipeline_executions.status`` may take. The CHECK constraint
+#: ``ck_pipeline_executions_status`` below is built from this tuple; the audit revision
+#: spells out the same list (revisions are frozen history), and a test compares the
+#: constraint of a migrated database with it.
+EXECUTION_STATUSES: Final[tuple[ExecutionStatus, ...]] = get_args(ExecutionStatus)
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    """``'a', 'b'``: SQL string literals (quotes doubled) for an ``IN (…)`` list."""
+    return ", ".join("'" + value.replace("'", "''") + "'" for value in values)
+
 
 _TIMESTAMPTZ = TIMESTAMP(timezone=True)
 
@@ -73,7 +86,7 @@ pipeline_executions = Table(
     Column("duration_ms", BigInteger, nullable=True),
     Column("error_message", Text, nullable=True),
     Column("created_at", _TIMESTAMPTZ, nullable=False, server_default=func.now()),
-    CheckConstraint("status IN ('running', 'success', 'failed')", name="status"),
+    CheckConstraint(f"status IN ({_sql_list(EXECUTION_STATUSES)})", name="status"),
     Index(None, "status"),
     Index(None, "started_at"),
     Index(None, "pipeline_name"),

@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 from sqlalchemy import Connection, Engine, Executable, cast, func, literal, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.types import BigInteger
-from structlog import get_logger
 
 from wdh_io._translate import secrets_of, translate
 from wdh_io.errors import DatabaseError, DataValidationError
-from wdh_io.schema import data_quality_metrics, pipeline_executions
-from wdh_logging import redact_text
+from wdh_io.schema import ExecutionStatus, data_quality_metrics, pipeline_executions
+from wdh_logging import get_logger, redact_text
 
 __all__ = ["MAX_ERROR_MESSAGE_LENGTH", "AuditRecorder", "FinalStatus"]
 
@@ -38,7 +37,11 @@ MAX_ERROR_MESSAGE_LENGTH: Final = 4000
 _TRUNCATED: Final = " …[truncated]"
 _NAME_LIMIT: Final = 100  # execution_id, pipeline_name, domain, metric_name: VARCHAR(100)
 
+#: The status a run is completed with: every :data:`~wdh_io.schema.EXECUTION_STATUSES`
+#: value but ``running`` (a test checks the two agree).
 FinalStatus = Literal["success", "failed"]
+_FINAL_STATUSES: Final[tuple[FinalStatus, ...]] = get_args(FinalStatus)
+_RUNNING: Final[ExecutionStatus] = "running"
 
 
 def _check_name(field: str, value: str, table: str) -> None:
@@ -143,7 +146,7 @@ class AuditRecorder:
         statement = pipeline_executions.insert().values(
             execution_id=execution_id,
             pipeline_name=pipeline_name,
-            status="running",
+            status=_RUNNING,
             started_at=func.clock_timestamp(),
             input_file_path=input_file_path,
         )
@@ -183,7 +186,7 @@ class AuditRecorder:
             .values(
                 execution_id=execution_id,
                 pipeline_name=pipeline_name,
-                status="running",
+                status=_RUNNING,
                 started_at=func.clock_timestamp(),
                 input_file_path=input_file_path,
             )
@@ -224,8 +227,9 @@ class AuditRecorder:
             DataValidationError: a count is negative.
             DatabaseError: no ``running`` row has this execution id, or the database failed.
         """
-        if status not in ("success", "failed"):
-            raise ValueError(f"status must be 'success' or 'failed', got {status!r}")
+        if status not in _FINAL_STATUSES:
+            allowed = " or ".join(repr(final) for final in _FINAL_STATUSES)
+            raise ValueError(f"status must be {allowed}, got {status!r}")
         for field, value in (
             ("rows_input", rows_input),
             ("rows_output", rows_output),
@@ -241,7 +245,7 @@ class AuditRecorder:
             update(pipeline_executions)
             .where(
                 pipeline_executions.c.execution_id == execution_id,
-                pipeline_executions.c.status == "running",
+                pipeline_executions.c.status == _RUNNING,
             )
             .values(
                 status=status,

@@ -1,6 +1,10 @@
 """Database access for WorkDataHub: engines, URLs, migrations, roles, the embedded dev server.
 
 * :func:`create_engine` — one pooled SQLAlchemy ``Engine`` per URL (pre-ping on).
+* :func:`parse_url` — the one URL parser: a malformed URL is a ``DatabaseError`` that
+  never echoes it.
+* :func:`describe_url` / :func:`describe_url_text` — where a URL points (driver, host,
+  port, database; never user or password), as log fields or as one line of text.
 * :func:`resolve_database_url` — ``DATABASE_URL`` from the settings, or in ``dev`` with
   none set the embedded PostgreSQL under ``./.wdh/pgdata``, started and migrated.
 * :func:`upgrade_database` / :func:`downgrade_database` — the packaged Alembic migrations.
@@ -13,7 +17,7 @@ from wdh_io.database._embedded import (
     start_embedded_database,
     stop_embedded_database,
 )
-from wdh_io.database._engine import create_engine
+from wdh_io.database._engine import create_engine, describe_url, describe_url_text
 from wdh_io.database._migrate import (
     MIGRATIONS_DIR,
     alembic_config,
@@ -34,6 +38,8 @@ __all__ = [
     "create_app_role",
     "create_engine",
     "current_revision",
+    "describe_url",
+    "describe_url_text",
     "downgrade_database",
     "drop_app_role",
     "head_revision",

@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL
-from structlog import get_logger
 
 from wdh_io.database._migrate import upgrade_database
 from wdh_io.errors import EmbeddedDatabaseError
+from wdh_logging import get_logger
 
 __all__ = [
     "DEFAULT_EMBEDDED_DIRECTORY",
-    "embedded_database_url",
     "start_embedded_database",
     "stop_embedded_database",
 ]

@@ -17,24 +17,55 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-import structlog
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.engine.interfaces import ExceptionContext
 
-__all__ = ["create_engine", "describe_url"]
+from wdh_io.database._url import parse_url
+from wdh_logging import get_logger
 
-_logger = structlog.get_logger(__name__)
+__all__ = ["create_engine", "describe_url", "describe_url_text"]
+
+_logger = get_logger(__name__)
+
+
+def _query_host(url: URL) -> str | None:
+    """``?host=`` of a libpq-style URL (a socket directory or a host name), if given."""
+    value = url.query.get("host")
+    if isinstance(value, tuple):  # ?host=a&host=b: libpq tries each in turn
+        return ",".join(value) or None
+    return value or None
 
 
 def describe_url(url: URL) -> dict[str, Any]:
-    """The log-safe parts of ``url``: driver, host, port and database (no user, no password)."""
+    """The log-safe parts of ``url``: driver, host, port and database (no user, no password).
+
+    For structured log fields; :func:`describe_url_text` is the same as one line of text.
+    """
     return {
         "driver": url.drivername,
-        "host": url.host or url.query.get("host"),
+        "host": url.host or _query_host(url),
         "port": url.port,
         "database": url.database,
     }
+
+
+def describe_url_text(url: URL) -> str:
+    """Where ``url`` points, as one line for messages: never the user or the password.
+
+    * ``database 'wdh' on db.example:5432`` (the port only when the URL gives one);
+    * ``database 'wdh' via the socket in /run/postgresql`` for ``?host=/run/postgresql``;
+    * ``database 'wdh'`` when the URL names no host (SQLite, or libpq's default socket);
+    * ``database (default)`` when it names no database either.
+    """
+    name = repr(url.database) if url.database else "(default)"
+    host = url.host or _query_host(url)
+    if host is None:
+        return f"database {name}"
+    if url.host is None and host.startswith("/"):
+        return f"database {name} via the socket in {host}"
+    port = f":{url.port}" if url.port else ""
+    return f"database {name} on {host}{port}"
 
 
 def create_engine(
@@ -46,6 +77,9 @@ def create_engine(
 ) -> Engine:
     """Create a pooled engine for ``url`` with bound parameters hidden and pool events logged.
 
+    A malformed URL string raises :class:`~wdh_io.errors.DatabaseError` (see
+    :func:`~wdh_io.database.parse_url`), never echoing the URL.
+
     ``pool_size`` and ``max_overflow`` size the ``QueuePool`` of server databases; SQLite
     keeps SQLAlchemy's own pool choice (a file or in-memory database has no server
     connections to size). ``pool_pre_ping`` tests a pooled connection before handing it
@@ -55,7 +89,7 @@ def create_engine(
         raise ValueError(f"pool_size must be at least 1, got {pool_size}")
     if max_overflow < 0:
         raise ValueError(f"max_overflow must not be negative, got {max_overflow}")
-    parsed = sa.make_url(url)
+    parsed = parse_url(url)
     kwargs: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": pool_pre_ping}
     if parsed.get_backend_name() != "sqlite":
         kwargs["pool_size"] = pool_size

@@ -17,11 +17,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import URL, create_engine, pool
 from sqlalchemy import exc as sa_exc
-from structlog import get_logger
 
 from wdh_io._translate import primary_message, scrub, secrets_of
 from wdh_io.database._url import parse_url
 from wdh_io.errors import MigrationError
+from wdh_logging import get_logger
 
 __all__ = [
     "MIGRATIONS_DIR",

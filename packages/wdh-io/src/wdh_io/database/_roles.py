@@ -25,11 +25,11 @@ from psycopg2.extensions import connection as psycopg2_connection
 from psycopg2.extensions import encrypt_password
 from sqlalchemy import URL, Connection, create_engine, pool
 from sqlalchemy import exc as sa_exc
-from structlog import get_logger
 
 from wdh_io._translate import secrets_of, translate
 from wdh_io.database._url import parse_url
 from wdh_io.errors import DatabaseError
+from wdh_logging import get_logger
 
 __all__ = ["create_app_role", "drop_app_role"]
 
@@ -128,11 +128,18 @@ def create_app_role(
     _log.info("database.role.granted", role=role_name, schema=schema, allow_delete=allow_delete)
 
 
-def drop_app_role(admin_url: URL | str, role_name: str) -> None:
-    """Drop *role_name* after dropping what it owns and its privileges in this database.
+def drop_app_role(admin_url: URL | str, role_name: str) -> bool:
+    """Drop what *role_name* owns and its privileges in this database; drop the role too
+    once nothing else refers to it. Returns whether the role itself was dropped.
 
-    Roles are cluster-wide: run it in every database the role was granted on (the last
-    one drops the role). A role that does not exist is not an error.
+    Roles are cluster-wide, but ``DROP OWNED`` works on one database at a time (plus the
+    shared objects: its ``CONNECT`` grants on every database go with the first call).
+    So run it in every database the role was granted on: while ``pg_shdepend`` still
+    records a privilege of the role in another database (or a database it owns),
+    PostgreSQL would refuse ``DROP ROLE``, so it is skipped (``database.role.kept`` is
+    logged with the number of remaining dependencies) and the call returns ``False``;
+    the call in the last such database drops the role. A role that does not exist is
+    not an error (``False``).
     """
     url = parse_url(admin_url)
     engine = create_engine(url, poolclass=pool.NullPool)
@@ -140,11 +147,26 @@ def drop_app_role(admin_url: URL | str, role_name: str) -> None:
         with engine.begin() as connection:
             raw = _psycopg2_connection(connection)
             with raw.cursor() as cursor:
-                cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role_name,))
-                if cursor.fetchone() is None:
-                    return
+                cursor.execute("SELECT oid FROM pg_roles WHERE rolname = %s", (role_name,))
+                found = cursor.fetchone()
+                if found is None:
+                    return False
                 ident = sql.Identifier(role_name)
                 cursor.execute(sql.SQL("DROP OWNED BY {}").format(ident))
+                cursor.execute(
+                    "SELECT count(*) FROM pg_shdepend "
+                    "WHERE refclassid = 'pg_authid'::regclass AND refobjid = %s",
+                    (found[0],),
+                )
+                remaining = cursor.fetchone()
+                if remaining is not None and remaining[0]:
+                    _log.info(
+                        "database.role.kept",
+                        role=role_name,
+                        reason="still referenced in other databases",
+                        dependencies=int(remaining[0]),
+                    )
+                    return False
                 cursor.execute(sql.SQL("DROP ROLE {}").format(ident))
     except DatabaseError:
         raise
@@ -157,6 +179,8 @@ def drop_app_role(admin_url: URL | str, role_name: str) -> None:
         ) from exc
     finally:
         engine.dispose()
+    _log.info("database.role.dropped", role=role_name)
+    return True
 
 
 def _psycopg2_connection(connection: Connection) -> psycopg2_connection:

@@ -1,4 +1,4 @@
-"""Parse database URLs without ever echoing them back."""
+"""Parse database URLs without ever echoing them back: the one URL parser of ``wdh_io``."""
 
 from __future__ import annotations
 
@@ -9,19 +9,34 @@ from wdh_io.errors import DatabaseError
 
 __all__ = ["parse_url"]
 
+_MAX_PORT = 65535
+
 
 def parse_url(url: URL | str) -> URL:
-    """*url* as a ``sqlalchemy.URL``.
+    """*url* as a ``sqlalchemy.URL``; every ``wdh_io`` function taking a URL string uses it.
 
-    SQLAlchemy's own parse error quotes the whole string, password included; this one
-    says only that the URL is malformed, and drops the original exception (``from None``)
-    so the string cannot surface in a traceback either.
+    A malformed URL raises one :class:`~wdh_io.errors.DatabaseError` that names neither
+    the URL nor any part of it, with the original exception dropped (``from None``), so
+    no part of the string reaches a traceback either. What it replaces (SQLAlchemy 2.1.9):
+
+    * a string that is not a URL at all: ``ArgumentError("Could not parse SQLAlchemy URL
+      from given URL string")`` (no echo, but an error class outside ``wdh_io.errors``);
+    * a port that is not a number: a bare ``ValueError("invalid literal for int() with
+      base 10: '<the port text>'")``, which quotes part of the URL;
+    * a port outside 1 to 65535, which SQLAlchemy accepts and the driver would reject
+      only at connect time.
+
+    A ``URL`` object is returned unchanged (it was parsed, or built, already).
     """
     if isinstance(url, URL):
         return url
     try:
-        return make_url(url)
+        parsed = make_url(url)
     except (sa_exc.ArgumentError, ValueError):
+        parsed = None
+    if parsed is None or (parsed.port is not None and not 0 < parsed.port <= _MAX_PORT):
         raise DatabaseError(
-            "the database URL is malformed (expected dialect+driver://user@host:port/database)"
+            "the database URL is malformed (expected dialect+driver://user@host:port/database"
+            " with a port from 1 to 65535)"
         ) from None
+    return parsed

@@ -31,7 +31,7 @@ from wdh_io.errors import DatabaseError
 from wdh_io.loader._projection import TableInfo
 from wdh_io.loader._values import ColumnKind, ColumnSpec, to_arrow
 
-__all__ = ["copy_append", "copy_upsert", "quote", "supports_copy"]
+__all__ = ["copy_append", "copy_upsert", "supports_copy"]
 
 _BLOCK_ROWS = 32_768
 _WRITE_OPTIONS = pa_csv.WriteOptions(include_header=False, batch_size=16_384)
@@ -99,11 +99,18 @@ class _Prefetch:
         return item
 
     def close(self) -> None:
+        """Stop the producer and wait for it, whether or not every block was read.
+
+        Draining once is not enough: a producer blocked on the full queue puts its block
+        as soon as the drain makes room, and if that was the last block it then blocks
+        on putting the end marker. So drain until the thread has ended.
+        """
         self._stop.set()
-        with contextlib.suppress(queue.Empty):
-            while True:  # unblock a producer waiting on a full queue
-                self._queue.get_nowait()
-        self._thread.join()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                while True:  # unblock a producer waiting on a full queue
+                    self._queue.get_nowait()
+            self._thread.join(timeout=0.01)
 
 
 def _copy_in(

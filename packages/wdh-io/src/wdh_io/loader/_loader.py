@@ -4,9 +4,12 @@ One call of :meth:`WarehouseLoader.load_dataframe` is one transaction: reflect t
 (cached), project the frame onto its columns, validate and normalise the values, write
 them by ``COPY`` (PostgreSQL, psycopg2) or by batched Core ``INSERT`` (any dialect), and
 commit — or roll everything back and raise one :class:`~wdh_io.errors.DatabaseError`.
-Transient failures (connection lost, serialization failure, deadlock) re-run the whole
-transaction with backoff; nothing else is retried, and a failure *during* COMMIT raises
-:class:`~wdh_io.errors.CommitOutcomeUnknownError` instead of being retried blindly.
+Transient failures (:class:`~wdh_io.errors.TransientDatabaseError`: connection lost,
+serialization failure, deadlock, as classified by :mod:`wdh_io._translate`) re-run the
+whole transaction with backoff. Nothing else is retried: not data or constraint errors,
+and not a failure *during* COMMIT, which raises
+:class:`~wdh_io.errors.CommitOutcomeUnknownError` because the rows may already be in and
+running the load again could write them twice.
 
 Several loads (and the audit row, through ``tx.connection``) share one transaction with
 ``with loader.transaction() as tx:``; ``loader.run_in_transaction(func)`` does the same
@@ -25,25 +28,30 @@ from typing import Any, Literal, TypeVar
 
 import pandas as pd
 import sqlalchemy as sa
-import structlog
 from sqlalchemy.engine import URL, Connection, Engine, RootTransaction
+from structlog.stdlib import BoundLogger
 
-from wdh_domain.pipelines import RetryConfig
+from wdh_domain.pipelines import RetryConfig, execute_with_retry
 from wdh_io._translate import secrets_of, translate
 from wdh_io.database._engine import create_engine
-from wdh_io.errors import DatabaseError, WdhIoError
+from wdh_io.errors import DatabaseError, TransientDatabaseError, WdhIoError
 from wdh_io.loader._copy import copy_append, copy_upsert, supports_copy
 from wdh_io.loader._generic import generic_append, generic_upsert, supports_upsert
 from wdh_io.loader._projection import Catalog, project
 from wdh_io.loader._result import LoadMethod, LoadResult
-from wdh_io.loader._retry import DEFAULT_RETRY, run_with_retry
 from wdh_io.loader._values import prepare_frame
+from wdh_logging import get_logger
 
 __all__ = ["LoadTransaction", "WarehouseLoader"]
 
 T = TypeVar("T")
 
-_logger = structlog.get_logger(__name__)
+_logger = get_logger(__name__)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Whether running the whole transaction again may succeed (the only retried case)."""
+    return isinstance(exc, TransientDatabaseError)
 
 
 class LoadTransaction:
@@ -136,10 +144,10 @@ class WarehouseLoader:
             raise ValueError(f"method must be 'auto', 'copy' or 'generic', not {method!r}")
         self._method: LoadMethod = resolved
         self._batch_size = batch_size
-        self._retry = dataclasses.replace(retry or DEFAULT_RETRY, retriable_errors=frozenset())
+        self._retry = dataclasses.replace(retry or RetryConfig(), retriable_errors=frozenset())
         self._sleep = sleep
-        self._catalog = Catalog()
         self._secrets = secrets_of(self._engine.url)
+        self._catalog = Catalog(secrets=self._secrets)
 
     # ------------------------------------------------------------------ properties
 
@@ -232,8 +240,15 @@ class WarehouseLoader:
         and returns zero counts. A frame with rows but no column matching the table
         raises :class:`~wdh_io.errors.DataValidationError`.
 
-        Raises a :class:`~wdh_io.errors.DatabaseError` subclass naming table, column,
-        batch or row; nothing of the call is committed.
+        Raises a :class:`~wdh_io.errors.DatabaseError` subclass; nothing of the call is
+        committed. Its ``table`` and ``schema`` are always set, and ``column``, ``batch``
+        and ``row`` wherever the failure can be placed: checks made before writing name
+        the column and the first bad row; the generic path names the batch (and the
+        column when the server does); COPY errors name the row, its batch and column.
+        One gap: on the COPY upsert path a CHECK, foreign-key or unique violation (on a
+        constraint other than the upsert keys') is raised by the single ``INSERT …
+        SELECT`` from the staging table, which no row or batch can be attributed to, so
+        ``row`` and ``batch`` are ``None`` there (the constraint is in the message).
         """
         started = time.perf_counter()
         log = _logger.bind(table=table, schema=schema)
@@ -252,13 +267,7 @@ class WarehouseLoader:
             )
 
         try:
-            result = run_with_retry(
-                attempt,
-                self._retry,
-                operation=f"load {schema}.{table}",
-                sleep=self._sleep,
-                logger=log,
-            )
+            result = self._with_retry(attempt, operation=f"load {schema}.{table}", log=log)
         except DatabaseError as exc:
             self._log_failure(log, exc, started, rows=len(df))
             raise
@@ -310,9 +319,20 @@ class WarehouseLoader:
             with self.transaction() as tx:
                 return func(tx)
 
-        return run_with_retry(attempt, self._retry, operation=operation, sleep=self._sleep)
+        return self._with_retry(attempt, operation=operation, log=_logger)
 
     # ------------------------------------------------------------------ internals
+
+    def _with_retry(self, func: Callable[[], T], *, operation: str, log: BoundLogger) -> T:
+        """Call ``func`` (one whole transaction), re-running it only on transient errors."""
+        return execute_with_retry(
+            func,
+            self._retry,
+            operation=operation,
+            is_retryable=_is_transient,
+            sleep=self._sleep,
+            logger=log,
+        )
 
     def _translate(
         self, exc: BaseException, *, table: str | None, schema: str | None
@@ -455,7 +475,7 @@ class WarehouseLoader:
             batches=math.ceil(rows / self._batch_size),
         )
 
-    def _log_success(self, log: Any, result: LoadResult) -> None:
+    def _log_success(self, log: BoundLogger, result: LoadResult) -> None:
         log.info(
             "database.load.completed",
             rows=result.rows_written,
@@ -467,7 +487,7 @@ class WarehouseLoader:
             columns_dropped=list(result.columns_dropped),
         )
 
-    def _log_failure(self, log: Any, exc: WdhIoError, started: float, *, rows: int) -> None:
+    def _log_failure(self, log: BoundLogger, exc: WdhIoError, started: float, *, rows: int) -> None:
         log.error(
             "database.load.failed",
             rows=rows,

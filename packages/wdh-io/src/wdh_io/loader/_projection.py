@@ -14,20 +14,20 @@ from dataclasses import dataclass
 
 import pandas as pd
 import sqlalchemy as sa
-import structlog
 from sqlalchemy.engine import Connection
 
 from wdh_io._translate import translate
 from wdh_io.errors import DataValidationError, TableNotFoundError
 from wdh_io.loader._values import ColumnSpec, column_spec
+from wdh_logging import get_logger
 
-__all__ = ["Catalog", "TableInfo", "db_schema", "project"]
+__all__ = ["Catalog", "TableInfo", "project"]
 
-_logger = structlog.get_logger(__name__)
+_logger = get_logger(__name__)
 _MANY_REMOVED = 5
 
 
-def db_schema(dialect_name: str, schema: str | None) -> str | None:
+def _db_schema(dialect_name: str, schema: str | None) -> str | None:
     """The schema to reflect: SQLite has only ``main``, so ``public`` means the default."""
     if dialect_name == "sqlite" and schema in (None, "public", "main"):
         return None
@@ -47,11 +47,16 @@ class TableInfo:
 
 
 class Catalog:
-    """Reflects tables once and remembers them (thread-safe); ``clear()`` forgets them."""
+    """Reflects tables once and remembers them (thread-safe); ``clear()`` forgets them.
 
-    def __init__(self) -> None:
+    *secrets* (the engine URL's password) are masked in reflection errors, as in every
+    other error the loader raises.
+    """
+
+    def __init__(self, *, secrets: Sequence[str] = ()) -> None:
         self._tables: dict[tuple[str | None, str], TableInfo] = {}
         self._lock = threading.Lock()
+        self._secrets = tuple(secrets)
 
     def clear(self) -> None:
         """Forget every reflected table (call after DDL changed a table this loader used)."""
@@ -61,7 +66,7 @@ class Catalog:
     def describe(self, connection: Connection, table: str, schema: str | None) -> TableInfo:
         """The reflected ``schema.table``; :class:`TableNotFoundError` when it does not exist."""
         dialect_name = connection.dialect.name
-        target_schema = db_schema(dialect_name, schema)
+        target_schema = _db_schema(dialect_name, schema)
         key = (target_schema, table)
         with self._lock:
             cached = self._tables.get(key)
@@ -90,6 +95,7 @@ class Catalog:
                 table=table,
                 schema=schema,
                 dialect=connection.dialect,
+                secrets=self._secrets,
                 action="reflection failed",
             ) from exc
         info = TableInfo(

@@ -26,11 +26,13 @@ from logging.config import fileConfig
 
 from alembic import context
 from alembic.util import CommandError
-from sqlalchemy import URL, Connection, Engine, create_engine, make_url, pool, text
+from sqlalchemy import URL, Connection, Engine, create_engine, pool, text
 from sqlalchemy import exc as sa_exc
 
 from wdh_io._translate import primary_message, secrets_of
-from wdh_io.errors import MigrationError
+from wdh_io.database._engine import describe_url_text
+from wdh_io.database._url import parse_url
+from wdh_io.errors import DatabaseError, MigrationError
 from wdh_io.schema import metadata
 
 # Any fixed 64-bit number, the same in every process that migrates this schema.
@@ -44,20 +46,26 @@ if config.config_file_name is not None and config.cmd_opts is not None:
 target_metadata = metadata
 
 
-class _ConnectError(MigrationError, CommandError):
+class _OneLineError(MigrationError, CommandError):
     """A :class:`MigrationError` that Alembic's command line prints as one ``FAILED:`` line
     (it does so for its own ``CommandError``) instead of a traceback."""
 
 
 def _explicit_url() -> URL | None:
-    """The URL given by a programmatic caller or ``-x url=...``, if any."""
-    given = config.attributes.get("url")
-    if given is not None:
-        return make_url(given)
-    x_url = context.get_x_argument(as_dictionary=True).get("url")
-    if x_url:
-        return make_url(x_url)
-    return None
+    """The URL given by a programmatic caller or ``-x url=...``, if any.
+
+    A malformed one fails in one line that does not echo it (see
+    :func:`wdh_io.database.parse_url`).
+    """
+    given: URL | str | None = config.attributes.get("url")
+    if given is None:
+        given = context.get_x_argument(as_dictionary=True).get("url") or None
+    if given is None:
+        return None
+    try:
+        return parse_url(given)
+    except DatabaseError as exc:
+        raise _OneLineError(exc.message) from None
 
 
 def _configure(connection: Connection | None = None, url: URL | None = None) -> None:
@@ -74,7 +82,7 @@ def _configure(connection: Connection | None = None, url: URL | None = None) -> 
 
 def run_migrations_offline() -> None:
     """Emit the SQL to stdout (``alembic upgrade head --sql``); no database is touched."""
-    url = _explicit_url() or make_url("postgresql+psycopg2://")
+    url = _explicit_url() or parse_url("postgresql+psycopg2://")
     _configure(url=url)
     with context.begin_transaction():
         context.run_migrations()
@@ -117,20 +125,14 @@ def run_migrations_online() -> None:
         except sa_exc.DBAPIError as exc:
             # One short line instead of SQLAlchemy's traceback (which quotes the driver's
             # full text); host and database say where, the password never appears.
-            raise _ConnectError(
-                f"cannot connect to the database {_where(url)}: "
+            raise _OneLineError(
+                f"cannot connect to the {describe_url_text(url)}: "
                 f"{primary_message(exc, secrets_of(url))}"
             ) from None
         with connection:
             _run_on(connection)
     finally:
         engine.dispose()
-
-
-def _where(url: URL) -> str:
-    host = url.host or url.query.get("host") or "localhost"
-    port = f":{url.port}" if url.port else ""
-    return f"{url.database or '(default)'!r} on {host}{port}"
 
 
 if context.is_offline_mode():

@@ -57,8 +57,8 @@ def _read_header(path: Path, encoding: str, sep: str) -> list[str]:
             for row in csv.reader(handle, delimiter=sep):
                 if row and any(field.strip() for field in row):
                     return row
-        except UnicodeDecodeError:
-            _raise_decode_error(path, encoding)
+        except UnicodeDecodeError as exc:
+            raise _decode_error(path, encoding) from exc
         except csv.Error as exc:
             raise ReaderError(f"malformed header: {exc}", path=str(path), line=1) from exc
     raise ReaderError("the file is empty (no header line)", path=str(path))
@@ -83,11 +83,12 @@ def _normalized_names(path: Path, raw: list[str]) -> list[str]:
     return names
 
 
-def _raise_decode_error(path: Path, encoding: str) -> None:
+def _decode_error(path: Path, encoding: str) -> ReaderError:
+    """The error for a file *encoding* cannot decode, naming the byte offset and line."""
     location = find_decode_error(path, encoding)
     if location is None:  # pragma: no cover - the decoder failed, so the scan finds it
-        raise ReaderError(f"cannot decode the file as {encoding}", path=str(path))
-    raise ReaderError(
+        return ReaderError(f"cannot decode the file as {encoding}", path=str(path))
+    return ReaderError(
         f"cannot decode byte offset {location.offset} as {encoding} ({location.reason}); "
         "pass encoding= if the file uses another one",
         path=str(path),
@@ -95,8 +96,11 @@ def _raise_decode_error(path: Path, encoding: str) -> None:
     )
 
 
-def _locate_ragged_record(path: Path, encoding: str, sep: str, expected: int) -> None:
-    """Find the first record whose field count differs (slow path, only after a failure)."""
+def _ragged_record_error(path: Path, encoding: str, sep: str, expected: int) -> ReaderError | None:
+    """The error for the first record whose field count differs, or ``None``.
+
+    The slow path, only run after pyarrow's check failed.
+    """
     with path.open("r", encoding=encoding, newline="") as handle:
         reader = csv.reader(handle, delimiter=sep)
         header_seen = False
@@ -107,11 +111,12 @@ def _locate_ragged_record(path: Path, encoding: str, sep: str, expected: int) ->
                 header_seen = True
                 continue
             if len(row) != expected:
-                raise ReaderError(
+                return ReaderError(
                     f"expected {expected} fields like the header, found {len(row)}",
                     path=str(path),
                     line=reader.line_num,
                 )
+    return None
 
 
 def _unterminated_quote_line(path: Path, encoding: str) -> int | None:
@@ -137,14 +142,16 @@ def _unterminated_quote_line(path: Path, encoding: str) -> int | None:
     return opened_at if inside else None
 
 
-def _raise_if_unterminated_quote(path: Path, encoding: str) -> None:
+def _unterminated_quote_error(path: Path, encoding: str) -> ReaderError | None:
+    """The error for a quoted field never closed (naming where it opens), or ``None``."""
     line = _unterminated_quote_line(path, encoding)
-    if line is not None:
-        raise ReaderError(
-            "unterminated quoted field: no closing quote before the end of the file",
-            path=str(path),
-            line=line,
-        )
+    if line is None:
+        return None
+    return ReaderError(
+        "unterminated quoted field: no closing quote before the end of the file",
+        path=str(path),
+        line=line,
+    )
 
 
 def _validate_field_counts(path: Path, encoding: str, sep: str, expected: int) -> None:
@@ -165,11 +172,14 @@ def _validate_field_counts(path: Path, encoding: str, sep: str, expected: int) -
         ) as reader:
             for _batch in reader:
                 pass
-    except UnicodeDecodeError:
-        _raise_decode_error(path, encoding)
+    except UnicodeDecodeError as exc:
+        raise _decode_error(path, encoding) from exc
     except pa.ArrowInvalid as exc:
-        _raise_if_unterminated_quote(path, encoding)
-        _locate_ragged_record(path, encoding, sep, expected)
+        located = _unterminated_quote_error(path, encoding) or _ragged_record_error(
+            path, encoding, sep, expected
+        )
+        if located is not None:
+            raise located from exc
         # The csv module found nothing: report pyarrow's verdict without the row's text.
         verdict = str(exc).split(":", 2)
         raise ReaderError(
@@ -210,16 +220,12 @@ def _prepare(path: str | Path, encoding: str | None, sep: str) -> tuple[Path, st
 
 def _translate_pandas_error(file: Path, encoding: str, exc: Exception) -> ReaderError:
     if isinstance(exc, UnicodeDecodeError):
-        try:
-            _raise_decode_error(file, encoding)
-        except ReaderError as error:
-            return error
+        return _decode_error(file, encoding)
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if "EOF inside string" in first:  # pandas counts records, not lines: find the line
-        try:
-            _raise_if_unterminated_quote(file, encoding)
-        except ReaderError as error:
-            return error
+        unterminated = _unterminated_quote_error(file, encoding)
+        if unterminated is not None:
+            return unterminated
     match = re.search(r"line (\d+)", first)
     return ReaderError(
         f"cannot parse the CSV: {first}", path=str(file), line=int(match[1]) if match else None

@@ -15,7 +15,7 @@ from typing import Final
 
 from wdh_io.errors import ReaderError
 
-__all__ = ["SAMPLE_BYTES", "DecodeErrorLocation", "detect_encoding", "find_decode_error"]
+__all__ = ["SAMPLE_BYTES", "detect_encoding", "find_decode_error"]
 
 SAMPLE_BYTES: Final = 1 << 20
 _BLOCK: Final = 1 << 20
