@@ -9,7 +9,7 @@ from sqlalchemy.engine import URL
 
 from wdh_io.audit import AuditRecorder
 from wdh_io.database import create_engine
-from wdh_orchestrator.show import describe, main
+from wdh_orchestrator.show import main
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +20,7 @@ def test_show_on_an_empty_warehouse(staging_env: URL) -> None:
     out = io.StringIO()
     assert main([], out=out) == 0
     text = out.getvalue()
-    assert f"database: {staging_env.database}" in text
+    assert text.startswith(f"database '{staging_env.database}' on {staging_env.host}:")
     assert "== pipeline_executions (latest 5)" in text
     assert "== public.sample_data (0 rows)" in text
     assert text.count("(no rows)") == 3
@@ -59,10 +59,51 @@ def test_show_lists_runs_metrics_and_custom_queries(staging_env: URL) -> None:
     assert "failed  1" in out.getvalue()
 
 
-def test_describe_names_host_or_socket_but_never_credentials() -> None:
-    tcp = URL.create("postgresql+psycopg2", "wdh", PLANTED_PASSWORD, "db.local", 6543, "wdh")
-    assert describe(tcp) == "wdh on db.local:6543"
-    socket = URL.create(
-        "postgresql+psycopg2", "postgres", database="postgres", query={"host": "/x/.wdh/pgdata"}
-    )
-    assert describe(socket) == "postgres (unix socket in /x/.wdh/pgdata)"
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("DELETE FROM pipeline_executions", "cannot execute DELETE in a read-only transaction"),
+        (
+            "SET TRANSACTION READ WRITE; DELETE FROM pipeline_executions",
+            "transaction read-write mode must be set before any query",
+        ),
+        (
+            "COMMIT; DELETE FROM pipeline_executions",
+            "cannot execute DELETE in a read-only transaction",
+        ),
+        ("SELEC 1", 'syntax error at or near "SELEC"'),
+        ("SELECT * FROM no_such_table", 'relation "no_such_table" does not exist'),
+    ],
+    ids=["delete", "read-write", "commit", "syntax", "unknown-table"],
+)
+def test_sql_is_read_only_and_a_failing_query_is_one_line(
+    staging_env: URL, sql: str, message: str
+) -> None:
+    _start_run(staging_env)
+    out, err = io.StringIO(), io.StringIO()
+
+    assert main(["--sql", sql], out=out, err=err) == 1
+
+    assert err.getvalue() == f"query failed: {message}\n"  # one line, no traceback
+    assert PLANTED_PASSWORD not in out.getvalue() + err.getvalue()
+    check = io.StringIO()
+    assert main(["--sql", "SELECT count(*) AS n FROM pipeline_executions"], out=check) == 0
+    assert check.getvalue().splitlines()[-1].strip() == "1"  # nothing was deleted
+
+
+def test_help_says_sql_is_for_select_queries(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--sql SELECT run this SELECT query instead" in help_text
+    assert "READ ONLY transaction" in help_text
+
+
+def _start_run(url: URL) -> None:
+    engine = create_engine(url, pool_size=1)
+    try:
+        AuditRecorder(engine).start_run(
+            execution_id="exec_20260101_000000_abc", pipeline_name="sample_pipeline_job"
+        )
+    finally:
+        engine.dispose()

@@ -67,8 +67,7 @@ def test_defaults_in_dev() -> None:
     assert settings.log_format == "json"
     assert settings.log_to_file is False
     assert settings.log_file_dir == Path("logs")
-    assert settings.dagster_home == Path("~/.dagster").expanduser()
-    assert settings.dagster_home.is_absolute()
+    assert settings.dagster_home is None  # Dagster reads DAGSTER_HOME itself
     assert (settings.max_workers, settings.db_pool_size, settings.db_batch_size) == (4, 10, 1000)
 
 
@@ -96,6 +95,13 @@ def test_upper_case_variables_fill_lower_case_fields(monkeypatch: pytest.MonkeyP
     assert settings.log_file_dir == Path("/var/log/wdh")
     assert settings.dagster_home == Path("/opt/dagster")
     assert (settings.max_workers, settings.db_pool_size, settings.db_batch_size) == (8, 20, 5000)
+
+
+def test_dagster_home_is_expanded_and_blank_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", "~/dagster-home")
+    assert Settings().dagster_home == Path("~/dagster-home").expanduser()
+    monkeypatch.setenv("DAGSTER_HOME", "  ")
+    assert Settings().dagster_home is None
 
 
 def test_dotenv_file_is_read_and_environment_wins(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +13,14 @@ from dagster import (
     DagsterEventType,
     DagsterInstance,
     ExecuteInProcessResult,
+    Failure,
+    InitResourceContext,
     RetryPolicy,
     in_process_executor,
+    job,
+    op,
 )
+from pydantic import PrivateAttr
 from sqlalchemy.engine import URL
 
 from wdh_io.errors import ConnectionLostError
@@ -21,6 +28,8 @@ from wdh_io.loader import WarehouseLoader
 from wdh_orchestration import WarehouseResource, record_failed_run, sample_pipeline_job
 
 pytestmark = pytest.mark.integration
+
+PLANTED = "s3cr3t-planted"  # pragma: allowlist secret (trust auth ignores it)
 
 HEADER = "record_id,customer_name,email,amount,transaction_date,region\n"
 
@@ -131,30 +140,42 @@ def test_too_many_invalid_rows_fail_the_run(
 
 
 class _FlakyLoader:
-    """A real loader whose first ``transaction`` loses its connection (a transient error)."""
+    """A real loader whose ``transaction`` loses its connection while *warehouse* has
+    transient failures left (a transient error)."""
 
-    def __init__(self, inner: WarehouseLoader, failures: list[int]) -> None:
+    def __init__(self, inner: WarehouseLoader, warehouse: FlakyWarehouse) -> None:
         self._inner = inner
-        self._failures = failures
+        self._warehouse = warehouse
 
     def transaction(self) -> Any:
-        if self._failures:
-            self._failures.pop()
+        if self._warehouse.take_failure():
             raise ConnectionLostError("server closed the connection unexpectedly")
         return self._inner.transaction()
 
 
 class FlakyWarehouse(WarehouseResource):
-    """The test database, whose loader fails transiently ``transient_failures`` times."""
+    """The test database, whose loader fails transiently ``transient_failures`` times
+    per run, then works."""
 
     transient_failures: int = 1
 
+    _failures_left: int = PrivateAttr(default=0)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        super().setup_for_execution(context)
+        self._failures_left = self.transient_failures
+
+    def take_failure(self) -> bool:
+        """Whether the next transaction fails (and one failure fewer is left)."""
+        if self._failures_left <= 0:
+            return False
+        self._failures_left -= 1
+        return True
+
     def loader(self) -> WarehouseLoader:
-        flaky: Any = _FlakyLoader(super().loader(), _FAILURES)
+        flaky: Any = _FlakyLoader(super().loader(), self)
         return flaky  # type: ignore[no-any-return]
 
-
-_FAILURES: list[int] = []
 
 # The sample job as it is, but without waiting between retries.
 fast_retry_job = sample_pipeline_job.graph.to_job(
@@ -170,13 +191,14 @@ def test_transient_load_error_is_retried_and_the_run_succeeds(
 ) -> None:
     from wdh_orchestration.sample import sample_csv_path
 
-    _FAILURES[:] = [1]
-    warehouse = FlakyWarehouse(database_url=migrated_url.render_as_string(hide_password=False))
+    warehouse = FlakyWarehouse(
+        database_url=migrated_url.render_as_string(hide_password=False), transient_failures=2
+    )
 
     result = run_job(warehouse, instance, sample_csv_path(), job=fast_retry_job)
 
     assert result.success
-    assert step_events(result, DagsterEventType.STEP_UP_FOR_RETRY) == ["load_to_db_op"]
+    assert step_events(result, DagsterEventType.STEP_UP_FOR_RETRY) == ["load_to_db_op"] * 2
     assert scalar(migrated_url, "SELECT count(*) FROM sample_data") == 17
     assert audit_row(migrated_url).status == "success"
 
@@ -237,3 +259,49 @@ def test_a_warehouse_that_cannot_start_fails_the_run_before_any_audit_row(
     assert len(failures) == 1
     assert "DATABASE_URL" in failures[0]
     assert scalar(migrated_url, "SELECT count(*) FROM pipeline_executions") == 0
+
+
+@op
+def _op_that_fails() -> None:
+    raise Failure("the op's own error: input.csv line 3 is malformed", allow_retries=False)
+
+
+@job(executor_def=in_process_executor, hooks={record_failed_run})
+def hooked_failure_job() -> None:
+    """One failing op that carries the audit failure hook, as every op of a domain job does."""
+    _op_that_fails()
+
+
+@pytest.mark.parametrize(
+    ("where", "audit_error"),
+    [("unmigrated", "TableNotFoundError: "), ("unreachable", "OperationalError: ")],
+)
+def test_an_audit_write_that_fails_is_logged_and_the_op_error_stays(
+    where: str,
+    audit_error: str,
+    database_url: URL,
+    instance: DagsterInstance,
+    log_stream: StringIO,
+) -> None:
+    # A real database without the audit tables, or no server at all behind the URL
+    # (port 1 refuses at once); the planted password must not leak from either.
+    url = database_url if where == "unmigrated" else database_url.set(host="127.0.0.1", port=1)
+    url = url.set(password=PLANTED)
+    warehouse = WarehouseResource(database_url=url.render_as_string(hide_password=False))
+
+    result = hooked_failure_job.execute_in_process(
+        resources={"warehouse": warehouse}, instance=instance, raise_on_error=False
+    )
+
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    assert "the op's own error: input.csv line 3 is malformed" in str(
+        failure.event_specific_data.error  # type: ignore[union-attr]
+    )
+    events = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    [lost] = [e for e in events if e["event"] == "audit.run.failure_not_recorded"]
+    assert lost["op"] == "_op_that_fails"
+    assert lost["execution_id"].endswith(result.run_id)
+    assert lost["level"] == "error"
+    assert lost["error"].startswith(audit_error)  # why the audit row was not written
+    assert PLANTED not in log_stream.getvalue()

@@ -66,6 +66,13 @@ def test_sample_job_loads_valid_rows_and_audits_the_run(
     assert execution.input_file_path == str(sample_csv_path())
     assert (execution.rows_input, execution.rows_output, execution.rows_failed) == (20, 17, 3)
     assert execution.error_message is None
+    [validate_output] = [
+        e
+        for e in result.all_events
+        if e.event_type == DagsterEventType.STEP_OUTPUT and e.step_key == "validate_op"
+    ]
+    metadata = validate_output.event_specific_data.metadata  # type: ignore[union-attr]
+    assert metadata["execution_id"].value == execution.execution_id  # UI and audit agree
     metrics = {
         row.metric_name: row.metric_value
         for row in query(

@@ -11,66 +11,53 @@ from wdh_domain.errors import ErrorContext
 from wdh_domain.pipelines import FailedRow, Pipeline, RetryConfig
 from wdh_io.errors import ConnectionLostError, ConstraintViolationError, ReaderError
 from wdh_orchestration import (
-    SAMPLE_RETRY,
     SCHEDULES,
     SENSORS,
     WarehouseResource,
     describe_failure,
     retry_only_transient,
     retry_policy_for,
+    sample_pipeline_job,
 )
 from wdh_orchestration._metadata import failures_preview
-from wdh_orchestration._validation import validate_rows
+from wdh_orchestration._validation import step_metric_name, validate_rows
 
 pytestmark = pytest.mark.unit
 
 PLANTED = "s3cr3t-planted"  # pragma: allowlist secret
 
 
-def _waits_s(policy: RetryPolicy) -> list[float]:
-    """The seconds Dagster waits before each retry under *policy* (its own formula)."""
-    return [float(policy.calculate_delay(n)) for n in range(1, policy.max_retries + 1)]
+def test_retry_policy_of_the_default_retry_config() -> None:
+    policy = retry_policy_for(RetryConfig())
+    assert (policy.max_retries, policy.delay, policy.backoff, policy.jitter) == (
+        3,
+        1.0,
+        Backoff.LINEAR,
+        None,
+    )
+    # Dagster's own schedule for it: 1 s, 2 s, 3 s (RetryConfig's would be 1 s, 2 s, 4 s).
+    assert [policy.calculate_delay(n) for n in (1, 2, 3)] == [1.0, 2.0, 3.0]
+    assert retry_policy_for(RetryConfig(max_attempts=1, jitter=True)) == RetryPolicy(
+        max_retries=0, delay=1.0, backoff=Backoff.LINEAR, jitter=Jitter.FULL
+    )
 
 
-def _config_waits_s(config: RetryConfig) -> list[float]:
-    return [config.sleep_ms_for(n) / 1000 for n in range(1, config.max_attempts)]
+def test_the_sample_job_uses_the_default_retry_policy() -> None:
+    assert sample_pipeline_job.op_retry_policy == retry_policy_for(RetryConfig())
 
 
-@pytest.mark.parametrize("config", [RetryConfig(), SAMPLE_RETRY], ids=["default", "sample"])
-def test_retry_policy_is_the_closest_dagster_schedule_to_the_retry_config(
-    config: RetryConfig,
-) -> None:
-    policy = retry_policy_for(config)
-    assert _config_waits_s(config) == [1.0, 2.0, 4.0]
-    assert policy.max_retries == config.max_attempts - 1 == 3
-    assert (policy.delay, policy.backoff, policy.jitter) == (1.0, Backoff.LINEAR, None)
-    assert _waits_s(policy) == [1.0, 2.0, 3.0]  # the first two waits exact, the third 1 s short
-
-    def error(backoff: Backoff | None) -> float:
-        other = RetryPolicy(max_retries=3, delay=1.0, backoff=backoff)
-        return sum(
-            abs(a - b) for a, b in zip(_waits_s(other), _config_waits_s(config), strict=True)
-        )
-
-    # Dagster's exponential backoff waits 1, 3, 7 s; a constant one 1, 1, 1 s.
-    assert error(Backoff.LINEAR) < min(error(Backoff.EXPONENTIAL), error(None))
-
-
-def test_retry_policy_follows_the_cap_and_the_growth_factor() -> None:
-    capped = RetryConfig(max_attempts=6, backoff_ms=1000, max_backoff_ms=2000)  # 1,2,2,2,2 s
-    assert retry_policy_for(capped).backoff is None
-    assert _waits_s(retry_policy_for(capped)) == [1.0] * 5
-    steep = RetryConfig(max_attempts=4, backoff_ms=100, backoff_factor=4.0)  # 0.1, 0.4, 1.6 s
-    policy = retry_policy_for(steep)
-    assert policy.backoff is Backoff.EXPONENTIAL
-    assert _waits_s(policy) == pytest.approx([0.1, 0.3, 0.7])
-    assert retry_policy_for(RetryConfig(max_attempts=1)).max_retries == 0
-
-
-def test_retry_policy_without_growth_or_with_jitter() -> None:
-    flat = retry_policy_for(RetryConfig(max_attempts=2, backoff_ms=500, backoff_factor=1.0))
-    assert (flat.max_retries, flat.delay, flat.backoff) == (1, 0.5, None)
-    assert retry_policy_for(RetryConfig(jitter=True)).jitter is Jitter.FULL
+def test_long_step_names_make_metric_names_that_fit_and_stay_apart() -> None:
+    assert step_metric_name("ValidateDataTypesStep") == "step_duration_ms.ValidateDataTypesStep"
+    exactly = "x" * (100 - len("step_duration_ms."))
+    assert step_metric_name(exactly) == f"step_duration_ms.{exactly}"
+    # Two long names that differ only after the cut, and one just past the limit.
+    first, second = "Step" + "a" * 120 + "1", "Step" + "a" * 120 + "2"
+    names = [step_metric_name(name) for name in (first, second, exactly + "y")]
+    assert len(set(names)) == 3
+    assert [len(name) for name in names] == [100, 100, 100]
+    assert names[0].startswith("step_duration_ms.Stepaaa")
+    assert names[0][-9] == "~"
+    assert step_metric_name(first) == step_metric_name(first)  # stable across runs
 
 
 def test_transient_errors_reach_the_retry_policy_unchanged() -> None:

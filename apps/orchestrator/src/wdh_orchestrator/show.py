@@ -3,21 +3,24 @@
 Run it from the directory you run ``dagster dev`` in (``apps/orchestrator``): with no
 ``DATABASE_URL`` it opens the same embedded database (``./.wdh/pgdata``), starting it if
 needed. It prints the latest runs of ``pipeline_executions``, the ``data_quality_metrics``
-of the latest run and the first rows of ``public.sample_data``; ``--sql`` runs a query of
-your own instead. The database is named by host and database only, never by its URL.
+of the latest run and the first rows of ``public.sample_data``; ``--sql`` runs a SELECT
+query of your own instead. Everything runs in a READ ONLY transaction: a query that
+would write fails with one line, ``query failed: <the server's message>``. (A guard
+against accidents, not a security boundary: whoever runs this holds the credentials.)
+The database is named by host and database only, never by its URL.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, TextIO
+from collections.abc import Sequence
+from typing import Any, TextIO
 
-from wdh_io.database import create_engine, resolve_database_url
-from wdh_logging import configure_logging
+from wdh_io.database import create_engine, describe_url_text, resolve_database_url
+from wdh_logging import configure_logging, redact_text
 
-__all__ = ["describe", "main", "print_table"]
+__all__ = ["main", "print_table", "query_error"]
 
 _RUNS = """
 SELECT execution_id, pipeline_name, status, started_at, duration_ms,
@@ -32,19 +35,6 @@ ORDER BY domain, metric_name
 """
 _ROWS = "SELECT * FROM public.sample_data ORDER BY record_id LIMIT %(limit)s"
 _COUNT = "SELECT count(*) FROM public.sample_data"
-
-
-class _Url(Protocol):
-    """The parts of a SQLAlchemy ``URL`` that :func:`describe` reads."""
-
-    @property
-    def host(self) -> str | None: ...
-    @property
-    def port(self) -> int | None: ...
-    @property
-    def database(self) -> str | None: ...
-    @property
-    def query(self) -> Mapping[str, Any]: ...
 
 
 def print_table(rows: Sequence[Sequence[Any]], columns: Sequence[str], out: TextIO) -> None:
@@ -64,12 +54,30 @@ def _text(value: Any) -> str:
     return text if len(text) <= 60 else text[:59] + "…"
 
 
-def describe(url: _Url) -> str:
-    """Where *url* points, without user or password: ``db on host:port`` or the socket."""
-    socket_dir = url.query.get("host")
-    if url.host is None and socket_dir:
-        return f"{url.database} (unix socket in {socket_dir})"
-    return f"{url.database} on {url.host}:{url.port or 5432}"
+def query_error(exc: BaseException) -> str | None:
+    """``query failed: <primary message>`` for a database error raised by a query, else None.
+
+    The primary message is the server's first line (``cannot execute DELETE in a
+    read-only transaction``, ``syntax error at or near "SELEC"``), without its DETAIL,
+    the statement or a traceback; secrets are redacted. *exc* is SQLAlchemy's wrapper,
+    whose ``orig`` is the driver's error (this app declares no SQLAlchemy dependency of
+    its own, hence the duck typing).
+    """
+    orig = getattr(exc, "orig", None)
+    if not isinstance(orig, Exception):
+        return None
+    diag = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None) or str(orig).strip().split("\n")[0]
+    return redact_text(f"query failed: {primary}")
+
+
+def _read_only(conn: Any) -> None:
+    # READ ONLY for this transaction and (should a COMMIT inside --sql end it) the
+    # session's next ones; SELECT 1 takes the first snapshot, after which PostgreSQL
+    # refuses SET TRANSACTION READ WRITE.
+    conn.exec_driver_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+    conn.exec_driver_sql("SELECT 1")
 
 
 def _section(conn: Any, title: str, sql: str, out: TextIO, **params: Any) -> None:
@@ -80,23 +88,40 @@ def _section(conn: Any, title: str, sql: str, out: TextIO, **params: Any) -> Non
     print_table(result.fetchall(), list(result.keys()), out)
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
-    """Print the audit tables and the loaded rows (or the result of ``--sql``)."""
+def main(
+    argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
+    """Print the audit tables and the loaded rows (or the result of ``--sql``).
+
+    Returns 0, or 1 when the ``--sql`` query failed (one line on *err*).
+    """
     parser = argparse.ArgumentParser(prog="python -m wdh_orchestrator.show", description=__doc__)
     parser.add_argument("--runs", type=int, default=5, help="how many recent runs to list")
     parser.add_argument("--rows", type=int, default=10, help="how many sample_data rows to list")
-    parser.add_argument("--sql", help="run this query instead and print its rows")
+    parser.add_argument(
+        "--sql",
+        metavar="SELECT",
+        help="run this SELECT query instead and print its rows (read-only: writes fail)",
+    )
     args = parser.parse_args(argv)
     # An entry point configures logging; only problems are worth a line here.
     configure_logging(level="WARNING", fmt="pretty", stream=sys.stderr)
 
     url = resolve_database_url()
-    out.write(f"database: {describe(url)}\n")
+    out.write(f"{describe_url_text(url)}\n")
     engine = create_engine(url, pool_size=1)
     try:
         with engine.connect() as conn:
+            _read_only(conn)
             if args.sql:
-                _section(conn, args.sql.strip(), args.sql, out)
+                try:
+                    _section(conn, args.sql.strip(), args.sql, out)
+                except Exception as exc:
+                    message = query_error(exc)
+                    if message is None:
+                        raise
+                    err.write(message + "\n")
+                    return 1
                 return 0
             _section(conn, f"pipeline_executions (latest {args.runs})", _RUNS, out, limit=args.runs)
             _section(conn, "data_quality_metrics of the latest run", _METRICS, out)

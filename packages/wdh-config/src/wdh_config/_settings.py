@@ -70,11 +70,24 @@ class Settings(BaseSettings):
     log_file_dir: Path = Field(
         default=Path("logs"), description="directory of the log files (LOG_FILE_DIR)"
     )
-    dagster_home: Path = Field(
-        default=Path("~/.dagster"),
-        description="Dagster instance directory, '~' expanded (DAGSTER_HOME)",
+    dagster_home: Path | None = Field(
+        default=None,
+        description=(
+            "Dagster instance directory, '~' expanded (DAGSTER_HOME). Dagster itself reads "
+            "the DAGSTER_HOME environment variable; this field only documents and validates "
+            "it. Unset: `dagster dev` run from apps/orchestrator keeps its storage in "
+            "apps/orchestrator/.wdh/dagster (its dagster.yaml)"
+        ),
     )
-    max_workers: int = Field(default=4, ge=1, description="parallel workers (MAX_WORKERS)")
+    max_workers: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "reserved for parallel pipeline execution (deferred to Epic 7, spec A-1.10); "
+            "nothing reads it yet: "
+            "the sample job runs its three steps in one process (MAX_WORKERS)"
+        ),
+    )
     db_pool_size: int = Field(
         default=10, ge=1, description="connections kept in the pool (DB_POOL_SIZE)"
     )
@@ -114,10 +127,18 @@ class Settings(BaseSettings):
     def _lower_case_choice(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
+    @field_validator("dagster_home", mode="before")
+    @classmethod
+    def _blank_home_is_unset(cls, value: object) -> object:
+        # `DAGSTER_HOME=` means "not set", as Dagster itself treats an empty variable
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("dagster_home")
     @classmethod
-    def _expand_home(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
 
     @field_validator("database_url")
     @classmethod

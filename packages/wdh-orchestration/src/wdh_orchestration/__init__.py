@@ -7,15 +7,15 @@ them is ``apps/orchestrator`` (``wdh_orchestrator.definitions``).
 
 from wdh_orchestration._audit import execution_id_for, record_failed_run
 from wdh_orchestration._failures import describe_failure, retry_only_transient
+from wdh_orchestration._scope import op_scope
 from wdh_orchestration._validation import ValidatedRows, build_sample_pipeline
-from wdh_orchestration.jobs import SAMPLE_RETRY, retry_policy_for, sample_pipeline_job
+from wdh_orchestration.jobs import retry_policy_for, sample_pipeline_job
 from wdh_orchestration.ops import ReadCsvConfig, load_to_db_op, read_csv_op, validate_op
 from wdh_orchestration.resources import WarehouseResource
 from wdh_orchestration.schedules import SCHEDULES
 from wdh_orchestration.sensors import SENSORS
 
 __all__ = [
-    "SAMPLE_RETRY",
     "SCHEDULES",
     "SENSORS",
     "ReadCsvConfig",
@@ -25,6 +25,7 @@ __all__ = [
     "describe_failure",
     "execution_id_for",
     "load_to_db_op",
+    "op_scope",
     "read_csv_op",
     "record_failed_run",
     "retry_only_transient",

@@ -8,12 +8,11 @@ describes; a run that fails anywhere is completed as ``failed`` by
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import structlog
 from dagster import HookContext, OpExecutionContext, failure_hook
 from sqlalchemy.exc import SQLAlchemyError
 
+from wdh_domain.pipelines import new_execution_id
 from wdh_io.errors import WdhIoError
 from wdh_orchestration._failures import describe_failure
 
@@ -30,8 +29,8 @@ def execution_id_for(context: OpExecutionContext | HookContext) -> str:
     keeps two runs started in the same second apart, and the link back to Dagster.
     """
     record = context.instance.get_run_record_by_id(context.run_id)
-    created = record.create_timestamp if record is not None else datetime.now(UTC)
-    return f"exec_{created.astimezone(UTC):%Y%m%d_%H%M%S}_{context.run_id}"
+    created = record.create_timestamp if record is not None else None  # None: now, UTC
+    return new_execution_id(created, suffix=context.run_id)
 
 
 @failure_hook(required_resource_keys={"warehouse"})

@@ -14,14 +14,13 @@ from wdh_io.loader import LoadResult
 from wdh_logging import sanitize_for_logging
 
 __all__ = [
-    "PREVIEW_ROWS",
     "failures_preview",
     "load_metadata",
     "read_metadata",
     "validation_metadata",
 ]
 
-PREVIEW_ROWS: Final = 10
+_PREVIEW_ROWS: Final = 10
 """How many failed rows the preview shows (the audit metrics count all of them)."""
 
 _MAX_ERRORS_CHARS: Final = 400
@@ -46,7 +45,7 @@ def validation_metadata(result: PipelineResult) -> dict[str, Any]:
         "rows_failed": result.rows_failed,
         "duration_ms": MetadataValue.float(float(metrics.duration_ms)),
         "failed_rows_preview": MetadataValue.md(failures_preview(result.failed_rows)),
-        "pipeline_execution_id": MetadataValue.text(result.execution_id),
+        "execution_id": MetadataValue.text(result.execution_id),
     }
 
 
@@ -63,7 +62,7 @@ def load_metadata(result: LoadResult) -> dict[str, Any]:
     }
 
 
-def failures_preview(failed: Sequence[FailedRow], limit: int = PREVIEW_ROWS) -> str:
+def failures_preview(failed: Sequence[FailedRow], limit: int = _PREVIEW_ROWS) -> str:
     """A Markdown table of the first *limit* failed rows.
 
     ``row`` is the row's 0-based position in the input, as in the errors' ``Row: N``;

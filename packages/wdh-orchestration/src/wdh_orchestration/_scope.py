@@ -1,4 +1,4 @@
-"""``op_scope``: what every sample op wraps its work in."""
+"""``op_scope``: what every op of a WorkDataHub job wraps its work in."""
 
 from __future__ import annotations
 

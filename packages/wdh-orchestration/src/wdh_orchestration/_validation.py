@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Final
 
@@ -12,30 +13,28 @@ from wdh_domain.pipelines import (
     Pipeline,
     PipelineBuilder,
     PipelineConfig,
-    PipelineFailedError,
     PipelineResult,
     ValidateDataTypesStep,
 )
 from wdh_orchestration.sample import SAMPLE_DOMAIN, SAMPLE_REQUIRED_COLUMNS, SampleRecord
 
 __all__ = [
-    "ROW_ERRORS_SHOWN",
-    "SAMPLE_PIPELINE_CONFIG",
-    "STEP_DURATION_PREFIX",
     "ValidatedRows",
     "build_sample_pipeline",
     "quality_metrics",
+    "step_metric_name",
     "validate_rows",
 ]
 
-SAMPLE_PIPELINE_CONFIG: Final = PipelineConfig(
+_SAMPLE_PIPELINE_CONFIG: Final = PipelineConfig(
     stop_on_error=False,  # collect every invalid row; the valid ones are still loaded
     error_threshold=0.25,  # ...unless more than a quarter of the file is invalid
     domain=SAMPLE_DOMAIN,
 )
 
-ROW_ERRORS_SHOWN: Final = 3
-"""Row errors quoted in the message of a failed validation (the rest are in the logs)."""
+_STEP_DURATION_PREFIX: Final = "step_duration_ms."
+_METRIC_NAME_LIMIT: Final = 100  # data_quality_metrics.metric_name is VARCHAR(100)
+_HASH_CHARS: Final = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +50,7 @@ def build_sample_pipeline() -> Pipeline:
     """``sample_validation``: required columns present, then every row a valid `SampleRecord`."""
     return (
         PipelineBuilder("sample_validation")
-        .with_config(SAMPLE_PIPELINE_CONFIG)
+        .with_config(_SAMPLE_PIPELINE_CONFIG)
         .add_step(CheckRequiredColumnsStep(required_columns=list(SAMPLE_REQUIRED_COLUMNS)))
         .add_step(ValidateDataTypesStep(model=SampleRecord))
         .build()
@@ -68,27 +67,28 @@ def validate_rows(
 
     Raises:
         PipelineFailedError: the run stopped (a required column is missing, a step
-            failed, or more rows are invalid than ``error_threshold`` allows). The message
-            gives the reason first, then up to :data:`ROW_ERRORS_SHOWN` row errors.
+            failed, or more rows are invalid than ``error_threshold`` allows); raised by
+            ``PipelineResult.raise_for_status()``, whose message gives the reason first,
+            then the first row errors. A stopped run's ``output_data`` is never returned:
+            it holds the data as of the last completed step.
     """
     result = pipeline.run(raw, execution_id=execution_id)
-    if result.success:
-        return result
-    # Errors without a row are the reason the run stopped; row errors illustrate it.
-    reasons = [e.format() for e in result.error_details if e.row_number is None]
-    row_errors = [e.format() for e in result.error_details if e.row_number is not None]
-    message = f"pipeline '{result.pipeline_name}' stopped"
-    if result.stopped_at:
-        message += f" at step '{result.stopped_at}'"
-    message += ": " + ("; ".join(reasons) or "no reason recorded")
-    if row_errors:
-        shown = "; ".join(row_errors[:ROW_ERRORS_SHOWN])
-        message += f" | {len(row_errors)} row error(s), first: {shown}"
-    raise PipelineFailedError(message, operation=result.stopped_at)
+    result.raise_for_status()
+    return result
 
 
-STEP_DURATION_PREFIX: Final = "step_duration_ms."
-"""Prefix of the per-step duration metrics: ``step_duration_ms.<step name>``."""
+def step_metric_name(step_name: str) -> str:
+    """``step_duration_ms.<step_name>``, cut to fit ``metric_name`` (100 characters).
+
+    A longer name keeps its beginning and ends with ``~`` and 8 hex digits of the full
+    step name's SHA-256, so two long names that share their first 80-odd characters
+    still get two metrics.
+    """
+    name = f"{_STEP_DURATION_PREFIX}{step_name}"
+    if len(name) <= _METRIC_NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(step_name.encode("utf-8")).hexdigest()[:_HASH_CHARS]
+    return f"{name[: _METRIC_NAME_LIMIT - _HASH_CHARS - 1]}~{digest}"
 
 
 def quality_metrics(result: PipelineResult) -> dict[str, float | int]:
@@ -96,12 +96,12 @@ def quality_metrics(result: PipelineResult) -> dict[str, float | int]:
 
     Rows in, valid and failed, the failure rate, the whole pipeline's duration
     (``validation_duration_ms``) and one ``step_duration_ms.<step name>`` per step that
-    ran, in milliseconds. (The load's duration is recorded by the load.)
+    ran (see :func:`step_metric_name`), in milliseconds. (The load's duration is recorded
+    by the load.)
     """
     metrics = result.metrics
     step_durations = {
-        f"{STEP_DURATION_PREFIX}{name}": step.duration_ms
-        for name, step in metrics.step_metrics.items()
+        step_metric_name(name): step.duration_ms for name, step in metrics.step_metrics.items()
     }
     return {
         "rows_read": metrics.rows_in,

@@ -34,8 +34,11 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[type-arg]
     records and UI. To point a resource at a given database, pass
     ``database_url=dagster.EnvVar("NAME")`` (the UI shows only the variable's name).
 
-    The engine is created when a run's step starts (``setup_for_execution``) and disposed
-    when it ends, so loading the definitions never touches a database.
+    The engine is created when Dagster sets the resource up for a run's process
+    (``setup_for_execution``) and disposed when that process's work ends: with the
+    in-process executor of the sample job that is once per run, so all its steps share
+    one engine; with a multiprocess executor, once per step. Loading the definitions
+    never touches a database.
     """
 
     database_url: str | None = Field(
