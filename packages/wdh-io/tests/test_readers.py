@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from structlog.testing import capture_logs
 
 from wdh_io.errors import ReaderError
 from wdh_io.readers import detect_encoding, iter_csv_chunks, normalize_header, read_csv
@@ -44,6 +45,22 @@ def test_encodings_are_detected(tmp_path: Path, encoded: bytes, expected_encodin
     frame = read_csv(path)
     assert list(frame.columns) == ["客户名称", "金额"]
     assert frame.iloc[0].tolist() == ["张三", 1]
+
+
+def test_the_detected_encoding_is_logged(tmp_path: Path) -> None:
+    gbk = _write(tmp_path, "名称\n张三\n".encode("gbk"), "gbk.csv")
+    utf8 = _write(tmp_path, "名称\n张三\n".encode(), "utf8.csv")
+    with capture_logs() as logs:
+        read_csv(gbk)
+        read_csv(utf8)
+        read_csv(utf8, encoding="utf-8")  # given, not guessed: nothing to say
+    detected = [entry for entry in logs if entry["event"] == "reader.encoding.detected"]
+    assert [(e["path"], e["encoding"]) for e in detected] == [
+        (str(gbk), "gb18030"),
+        (str(utf8), "utf-8"),
+    ]
+    assert "pass encoding=" in detected[0]["note"]
+    assert detected[1]["note"] is None
 
 
 def test_explicit_encoding_wins(tmp_path: Path) -> None:

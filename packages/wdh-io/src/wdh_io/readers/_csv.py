@@ -26,8 +26,11 @@ import pyarrow.csv as pa_csv
 
 from wdh_io.errors import ReaderError
 from wdh_io.readers._encoding import detect_encoding, find_decode_error
+from wdh_logging import get_logger
 
 __all__ = ["iter_csv_chunks", "normalize_header", "read_csv"]
+
+_log = get_logger(__name__)
 
 _VALIDATION_BLOCK: Final = 1 << 22
 _WHITESPACE: Final = re.compile(r"[\s\u3000\ufeff]+")
@@ -209,6 +212,15 @@ def _prepare(path: str | Path, encoding: str | None, sep: str) -> tuple[Path, st
     if file.stat().st_size == 0:
         raise ReaderError("the file is empty", path=str(file))
     chosen = encoding or detect_encoding(file)
+    if encoding is None:
+        # Say what was guessed. GB18030 decodes almost any byte sequence, so a file in
+        # another legacy encoding (Latin-1, Big5...) would be "read" as GB18030 silently.
+        note = (
+            "not UTF-8: read as GB18030 (GBK); pass encoding= if the file uses another one"
+            if chosen == "gb18030"
+            else None
+        )
+        _log.info("reader.encoding.detected", path=str(file), encoding=chosen, note=note)
     try:
         "".encode(chosen)
     except LookupError:
