@@ -35,6 +35,22 @@ def _wrapped(
     return kind("SELECT 1", None, _DriverError(message, pgcode))
 
 
+def test_sqlite_statement_errors_are_not_lost_connections() -> None:
+    """SQLite has no SQLSTATEs: its OperationalError must not read as a lost (retried) server."""
+    engine = sa.create_engine("sqlite://")
+    try:
+        with engine.connect() as conn:
+            for sql, expected in [
+                ("SELECT * FROM missing", TableNotFoundError),
+                ("SELECT nope FROM sqlite_master", DatabaseError),
+            ]:
+                with pytest.raises(sa.exc.OperationalError) as caught:
+                    conn.execute(sa.text(sql))
+                assert type(translate(caught.value, dialect=conn.dialect)) is expected
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.parametrize(
     ("pgcode", "expected"),
     [

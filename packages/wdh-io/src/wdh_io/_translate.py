@@ -6,14 +6,14 @@ Classification, first match wins:
   (deliberately not transient: the rows may be in, so it is never retried blindly);
 * SQLSTATE class ``08``, ``57P01`` to ``57P03`` (terminated, crash, not accepting yet),
   an invalidated connection, a DB-API connection reporting itself closed, a dialect-
-  recognised disconnect, or an ``OperationalError`` with no SQLSTATE →
-  :class:`ConnectionLostError` (transient);
+  recognised disconnect, or an ``OperationalError`` with no SQLSTATE from a server
+  driver → :class:`ConnectionLostError` (transient);
 * ``40001``, ``40P01`` and SQLite's "database is locked" → :class:`TransientDatabaseError`;
-* ``42P01``, ``3F000`` → :class:`TableNotFoundError`;
+* ``42P01``, ``3F000`` and SQLite's "no such table" → :class:`TableNotFoundError`;
 * class ``23`` or an ``IntegrityError`` → :class:`ConstraintViolationError`;
 * class ``22``, ``42P10``, ``42703``, ``21000`` or a ``DataError`` →
   :class:`DataValidationError`;
-* anything else → :class:`DatabaseError`.
+* anything else (other SQLite ``OperationalError`` included) → :class:`DatabaseError`.
 
 The message is ``"<action>: <the server's primary message>"``. PostgreSQL's ``DETAIL``
 (``Key (id)=(42) already exists``, ``Failing row contains (…)``) and SQLAlchemy's
@@ -148,9 +148,16 @@ def _error_type(  # noqa: PLR0911
     ):
         return DataValidationError
     if code is None and isinstance(exc, sa.exc.OperationalError):
-        if "database is locked" in str(_original(exc)):  # SQLite's busy writer
+        original = _original(exc)
+        text = str(original)
+        if "database is locked" in text:  # SQLite's busy writer
             return TransientDatabaseError
-        # No SQLSTATE: the driver failed before the server answered (connect, socket).
+        if type(original).__module__.startswith("sqlite3"):
+            # SQLite has no SQLSTATEs at all: its OperationalError is mostly a plain
+            # statement error ("no such table", "no such column"), never a lost server.
+            return TableNotFoundError if text.startswith("no such table") else DatabaseError
+        # No SQLSTATE from a server driver: it failed before the server answered
+        # (connect, socket).
         return CommitOutcomeUnknownError if during_commit else ConnectionLostError
     return DatabaseError
 
