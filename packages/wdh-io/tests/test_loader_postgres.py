@@ -431,6 +431,20 @@ def test_duplicate_upsert_keys_rejected_whatever_the_batches(
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_errors_name_the_index_label_a_pipeline_reported(engine: sa.Engine, method: str) -> None:
+    """A pipeline's output keeps its input row numbers as index labels; errors name both."""
+    run(engine, PEOPLE)
+    frame = people().assign(name=["ok", "x" * 11, "ok", "ok", "ok"])
+    frame.index = pd.Index([0, 2, 3, 7, 9])  # rows 1, 4, 5, 6, 8 failed validation upstream
+    err = _fails(engine, method, frame, DataValidationError)
+    assert (err.row, err.index) == (1, 2)
+    assert str(err).endswith("| column: name | row: 1 | index: 2")
+    # a default RangeIndex adds nothing: the position is the label
+    err = _fails(engine, method, frame.reset_index(drop=True), DataValidationError)
+    assert (err.row, err.index) == (1, None)
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_nul_byte_infinity_and_oversized_values(engine: sa.Engine, method: str) -> None:
     run(engine, PEOPLE, "CREATE TABLE floats (id integer, f float8)")
     err = _fails(

@@ -11,6 +11,8 @@ at fault.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 __all__ = [
     "CommitOutcomeUnknownError",
     "ConnectionLostError",
@@ -35,6 +37,9 @@ class DatabaseError(WdhIoError):
 
     The context fields say where it happened; ``str(err)`` joins the message with them,
     e.g. ``value too long for column | table: public.sample_data | column: name | batch: 3``.
+    ``row`` is the 0-based position in the DataFrame given to the loader; ``index`` is
+    that row's index label when it differs from the position (a pipeline's output keeps
+    its input row numbers as labels, so ``index`` is the row the pipeline reported).
     """
 
     def __init__(
@@ -46,6 +51,7 @@ class DatabaseError(WdhIoError):
         column: str | None = None,
         batch: int | None = None,
         row: int | None = None,
+        index: Hashable | None = None,
         sqlstate: str | None = None,
     ) -> None:
         self.message = message
@@ -54,8 +60,20 @@ class DatabaseError(WdhIoError):
         self.column = column
         self.batch = batch
         self.row = row
+        self.index = index
         self.sqlstate = sqlstate
         super().__init__(self._render())
+
+    def name_index_label(self, label: Hashable) -> None:
+        """Record the index label of ``row`` when it is not the position itself.
+
+        Called by the loader as the error leaves ``load_dataframe``; the message
+        (``str(err)``) is re-rendered with ``index: <label>``.
+        """
+        if self.row is None or self.index is not None or label == self.row:
+            return
+        self.index = label
+        self.args = (self._render(),)
 
     def _render(self) -> str:
         parts = [self.message]
@@ -68,6 +86,8 @@ class DatabaseError(WdhIoError):
             parts.append(f"batch: {self.batch}")
         if self.row is not None:
             parts.append(f"row: {self.row}")
+        if self.index is not None:
+            parts.append(f"index: {self.index!r}")
         if self.sqlstate is not None:
             parts.append(f"sqlstate: {self.sqlstate}")
         return " | ".join(parts)

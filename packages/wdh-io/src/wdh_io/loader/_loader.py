@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, RootTransaction
@@ -87,6 +88,7 @@ class LoadTransaction:
         try:
             result = self._loader._load_on(self.connection, df, table, schema, upsert_keys)
         except DatabaseError as exc:
+            _name_index_label(exc, df)
             self.failed = exc
             self._loader._log_failure(log, exc, started, rows=len(df))
             raise
@@ -269,6 +271,7 @@ class WarehouseLoader:
         try:
             result = self._with_retry(attempt, operation=f"load {schema}.{table}", log=log)
         except DatabaseError as exc:
+            _name_index_label(exc, df)
             self._log_failure(log, exc, started, rows=len(df))
             raise
         result = dataclasses.replace(result, duration_ms=_elapsed_ms(started))
@@ -499,6 +502,14 @@ class WarehouseLoader:
             duration_ms=_elapsed_ms(started),
             method=self._method,
         )
+
+
+def _name_index_label(exc: DatabaseError, df: pd.DataFrame) -> None:
+    """Add the failing row's index label to *exc* (the row a pipeline reported)."""
+    if exc.row is not None and 0 <= exc.row < len(df):
+        label = df.index[exc.row]
+        # numpy scalars (np.int64(2)) would render as their repr; name the plain value
+        exc.name_index_label(label.item() if isinstance(label, np.generic) else label)
 
 
 def _elapsed_ms(started: float) -> float:
