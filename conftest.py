@@ -113,23 +113,17 @@ postgresql = factories.postgresql("wdh_pg_proc")
 
 def sqlalchemy_url(connection: psycopg.Connection[Any], driver: str = "psycopg2") -> URL:
     """The SQLAlchemy URL of the database a psycopg connection is connected to."""
+    # imported here, not at the top: coverage starts only at the end of this module
+    from wdh_io.database import postgres_url
+
     info = connection.info
-    host = info.host
-    if host.startswith("/"):  # unix socket directory (the embedded server)
-        return URL.create(
-            f"postgresql+{driver}",
-            username=info.user,
-            password=info.password or None,
-            database=info.dbname,
-            query={"host": host, "port": str(info.port)},
-        )
-    return URL.create(
-        f"postgresql+{driver}",
-        username=info.user,
-        password=info.password or None,
-        host=host,
+    return postgres_url(
+        host=info.host,
         port=info.port,
+        user=info.user,
+        password=info.password,
         database=info.dbname,
+        driver=driver,
     )
 
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from wdh_io.audit import AuditRecorder
-from wdh_io.database import create_engine
+from wdh_io.database import create_engine, describe_url_text
 from wdh_orchestrator.show import main
 
 pytestmark = pytest.mark.integration
@@ -20,7 +20,7 @@ def test_show_on_an_empty_warehouse(staging_env: URL) -> None:
     out = io.StringIO()
     assert main([], out=out) == 0
     text = out.getvalue()
-    assert text.startswith(f"database '{staging_env.database}' on {staging_env.host}:")
+    assert text.startswith(describe_url_text(staging_env))  # TCP or the embedded socket
     assert "== pipeline_executions (latest 5)" in text
     assert "== public.sample_data (0 rows)" in text
     assert text.count("(no rows)") == 3

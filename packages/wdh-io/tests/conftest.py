@@ -15,33 +15,16 @@ import pytest
 from pytest_postgresql import factories
 from sqlalchemy import URL
 
-
-def _url(host: str, port: int | str, user: str, password: str | None, dbname: str) -> URL:
-    if str(host).startswith("/"):  # unix socket directory (the embedded server)
-        return URL.create(
-            "postgresql+psycopg2",
-            username=user,
-            password=password or None,
-            database=dbname,
-            query={"host": str(host), "port": str(port)},
-        )
-    return URL.create(
-        "postgresql+psycopg2",
-        username=user,
-        password=password or None,
-        host=host,
-        port=int(port),
-        database=dbname,
-    )
+from wdh_io.database import postgres_url, upgrade_database
 
 
 def apply_migrations(
     *, host: str, port: int | str, user: str, dbname: str, password: str | None, **_: Any
 ) -> None:
     """pytest-postgresql loader: migrate the template database to head."""
-    from wdh_io.database import upgrade_database
-
-    upgrade_database(_url(host, port, user, password, dbname))
+    upgrade_database(
+        postgres_url(host=host, port=port, user=user, password=password, database=dbname)
+    )
 
 
 # The process id in the name lets several test sessions share one server.
@@ -51,12 +34,10 @@ wdh_migrated_proc = factories.postgresql_noproc(
 migrated_postgresql = factories.postgresql("wdh_migrated_proc")
 
 
-def _connection_url(connection: psycopg.Connection[Any]) -> URL:
-    info = connection.info
-    return _url(info.host, info.port, info.user, info.password, info.dbname)
-
-
 @pytest.fixture
 def migrated_database_url(migrated_postgresql: psycopg.Connection[Any]) -> URL:
     """SQLAlchemy URL (psycopg2) of this test's own database, migrated to head."""
-    return _connection_url(migrated_postgresql)
+    info = migrated_postgresql.info
+    return postgres_url(
+        host=info.host, port=info.port, user=info.user, password=info.password, database=info.dbname
+    )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from pytest_alembic import Config as PytestAlembicConfig
 from pytest_alembic.tests import (
     test_model_definitions_match_ddl,
@@ -43,7 +44,10 @@ __all__ = [
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 ALEMBIC_INI = REPO_ROOT / "packages" / "wdh-io" / "alembic.ini"
+# The foundation's revisions. Domains add theirs after these, so tests name these two
+# instead of assuming either is the head.
 AUDIT_REVISION = "d3f37894989b"
+SAMPLE_REVISION = "c9c4bcd509e9"
 PLANTED = "s3cr3t-planted"
 
 
@@ -76,7 +80,12 @@ def test_history_is_linear_with_date_prefixed_files() -> None:
     files = sorted(p.name for p in versions.glob("*.py"))
     assert files, "no revision files"
     assert all(name[:8].isdigit() and name[8] == "_" for name in files), files
-    assert head_revision() == "c9c4bcd509e9"
+    chain = [
+        script.revision
+        for script in ScriptDirectory.from_config(make_alembic_config()).walk_revisions()
+    ][::-1]  # base first
+    assert chain[:2] == [AUDIT_REVISION, SAMPLE_REVISION]
+    assert chain[-1] == head_revision()
 
 
 def test_upgrade_creates_the_specified_tables(database_url: URL) -> None:
@@ -105,7 +114,9 @@ def test_upgrade_creates_the_specified_tables(database_url: URL) -> None:
             tz_columns = conn.execute(
                 text(
                     "SELECT table_name || '.' || column_name FROM information_schema.columns "
-                    "WHERE data_type = 'timestamp with time zone' AND table_schema = 'public'"
+                    "WHERE data_type = 'timestamp with time zone' AND table_schema = 'public' "
+                    "AND table_name IN "
+                    "('pipeline_executions', 'data_quality_metrics', 'sample_data')"
                 )
             ).scalars()
             assert set(tz_columns) == {
@@ -224,14 +235,16 @@ def test_cli_in_dev_without_a_url_uses_the_embedded_database(tmp_path: Path) -> 
     dev = {"ENVIRONMENT": "dev"}
     upgraded = _alembic_cli("upgrade", "head", env=dev, cwd=tmp_path, unset=("DATABASE_URL",))
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "Running upgrade d3f37894989b -> c9c4bcd509e9" in upgraded.stderr
+    assert f"Running upgrade {AUDIT_REVISION} -> {SAMPLE_REVISION}" in upgraded.stderr
     assert (tmp_path / ".wdh" / "pgdata").is_dir()
     current = _alembic_cli("current", env=dev, cwd=tmp_path, unset=("DATABASE_URL",))
     assert current.returncode == 0, current.stderr
     assert f"{head_revision()} (head)" in current.stdout
-    downgraded = _alembic_cli("downgrade", "-1", env=dev, cwd=tmp_path, unset=("DATABASE_URL",))
+    downgraded = _alembic_cli(
+        "downgrade", AUDIT_REVISION, env=dev, cwd=tmp_path, unset=("DATABASE_URL",)
+    )
     assert downgraded.returncode == 0, downgraded.stderr
-    assert "Running downgrade c9c4bcd509e9 -> d3f37894989b" in downgraded.stderr
+    assert f"Running downgrade {SAMPLE_REVISION} -> {AUDIT_REVISION}" in downgraded.stderr
 
 
 def test_cli_with_an_unreachable_server_fails_in_one_line() -> None:
@@ -261,9 +274,9 @@ def test_cli_from_the_repository_root_upgrades_and_downgrades(database_url: URL)
     url = database_url.render_as_string(hide_password=False)
     upgraded = _alembic_cli("-x", f"url={url}", "upgrade", "head")
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "Running upgrade d3f37894989b -> c9c4bcd509e9" in upgraded.stderr
+    assert f"Running upgrade {AUDIT_REVISION} -> {SAMPLE_REVISION}" in upgraded.stderr
     assert current_revision(database_url) == head_revision()
-    downgraded = _alembic_cli("-x", f"url={url}", "downgrade", "-1")
+    downgraded = _alembic_cli("-x", f"url={url}", "downgrade", AUDIT_REVISION)
     assert downgraded.returncode == 0, downgraded.stderr
     assert current_revision(database_url) == AUDIT_REVISION
 

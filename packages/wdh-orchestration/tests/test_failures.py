@@ -284,8 +284,10 @@ def test_an_audit_write_that_fails_is_logged_and_the_op_error_stays(
     log_stream: StringIO,
 ) -> None:
     # A real database without the audit tables, or no server at all behind the URL
-    # (port 1 refuses at once); the planted password must not leak from either.
-    url = database_url if where == "unmigrated" else database_url.set(host="127.0.0.1", port=1)
+    # (port 1 refuses at once; query={} drops an embedded server's socket directory, which
+    # would otherwise win over the host); the planted password must not leak from either.
+    unreachable = database_url.set(host="127.0.0.1", port=1, query={})
+    url = database_url if where == "unmigrated" else unreachable
     url = url.set(password=PLANTED)
     warehouse = WarehouseResource(database_url=url.render_as_string(hide_password=False))
 

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import URL
 
 from wdh_io.database._migrate import upgrade_database
+from wdh_io.database._url import postgres_url
 from wdh_io.errors import EmbeddedDatabaseError
 from wdh_logging import get_logger
 
@@ -80,18 +81,10 @@ def _get_server(pgdata: Path, *, keep_running: bool) -> Any:
 def embedded_database_url(server: Any) -> URL:
     """The SQLAlchemy URL (psycopg2, unix socket, trust auth: no password) of a pgserver."""
     info = server.get_postmaster_info()
-    if info.socket_dir is not None:
-        return URL.create(
-            "postgresql+psycopg2",
-            username=_USER,
-            database=_DATABASE,
-            query={"host": str(info.socket_dir), "port": str(info.port or 5432)},
-        )
-    return URL.create(
-        "postgresql+psycopg2",
-        username=_USER,
-        host=info.hostname,
+    return postgres_url(
+        host=str(info.socket_dir) if info.socket_dir is not None else info.hostname,
         port=info.port,
+        user=_USER,
         database=_DATABASE,
     )
 

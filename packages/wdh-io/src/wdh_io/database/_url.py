@@ -7,7 +7,7 @@ from sqlalchemy import exc as sa_exc
 
 from wdh_io.errors import DatabaseError
 
-__all__ = ["parse_url"]
+__all__ = ["parse_url", "postgres_url"]
 
 _MAX_PORT = 65535
 
@@ -40,3 +40,36 @@ def parse_url(url: URL | str) -> URL:
             " with a port from 1 to 65535)"
         ) from None
     return parsed
+
+
+def postgres_url(
+    *,
+    host: str | None,
+    port: int | str | None,
+    user: str,
+    database: str,
+    password: str | None = None,
+    driver: str = "psycopg2",
+) -> URL:
+    """The SQLAlchemy URL of a PostgreSQL database from libpq-style parts.
+
+    A *host* starting with ``/`` is a unix-socket directory (the embedded server, a local
+    socket): it goes into the query string (``?host=/dir&port=5432``), where libpq looks
+    for it, instead of the URL's host part. An empty *password* means none.
+    """
+    if host is not None and str(host).startswith("/"):
+        return URL.create(
+            f"postgresql+{driver}",
+            username=user,
+            password=password or None,
+            database=database,
+            query={"host": str(host), "port": str(port or 5432)},
+        )
+    return URL.create(
+        f"postgresql+{driver}",
+        username=user,
+        password=password or None,
+        host=host,
+        port=int(port) if port is not None else None,
+        database=database,
+    )

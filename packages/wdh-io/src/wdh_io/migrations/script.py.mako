@@ -4,9 +4,10 @@ Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 
-Write names explicitly, wrapped in ``op.f()`` (they follow ``wdh_io.schema.NAMING_CONVENTION``), do not import
-``wdh_io.schema`` (a revision is frozen; the model moves on), update ``wdh_io.schema`` to
-match, and make ``downgrade()`` undo exactly what ``upgrade()`` did.
+Write names explicitly, wrapped in ``op.f()`` (they follow
+``wdh_io.schema.NAMING_CONVENTION``); do not import ``wdh_io.schema`` (a revision is
+frozen, the model moves on), but update it to match; make ``downgrade()`` undo exactly
+what ``upgrade()`` did. Then: ``uv run ruff check --fix . && uv run ruff format .``
 """
 
 from __future__ import annotations
