@@ -398,6 +398,8 @@ def test_optional_dataframe_step_failure_is_a_warning(frame: pd.DataFrame) -> No
     failed = next(e for e in logs if e["event"] == "pipeline.step.failed")
     assert failed["log_level"] == "warning"
     assert failed["optional"] is True
+    assert failed["error_type"] == "OPTIONAL_STEP_FAILED"  # the log says what the result says
+    assert failed["error"] == result.warnings[0]
     metrics = result.metrics.step_metrics["BrokenFrameStep"]
     assert (metrics.status, metrics.warnings_count, metrics.errors_count) == (
         "optional_failed",

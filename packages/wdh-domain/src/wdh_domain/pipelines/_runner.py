@@ -327,6 +327,8 @@ class Run:
                 f"unchanged: {_describe(cause)}",
             )
             self.warnings.append(warning)
+            # the log line says what the result says: a skipped optional step, not an error
+            log_fields.update(error_type=warning.error_type, error=warning.format())
             return _StepOutcome(
                 status="optional_failed", rows_out=rows_in, warnings_count=1, extra_log=log_fields
             )
