@@ -68,7 +68,11 @@ def _get_server(pgdata: Path, *, keep_running: bool) -> Any:
             "install 'wdh-io[embedded]' (pgserver), or set DATABASE_URL"
         ) from exc
     try:
-        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # pgserver creates the data directory itself with a check-then-mkdir outside its
+        # lock, so two processes starting at once can race (FileExistsError); creating it
+        # here first is idempotent, and pgserver runs initdb (under its lock) when the
+        # directory has no PG_VERSION yet.
+        pgdata.mkdir(parents=True, exist_ok=True)
         with _quiet_platformdirs():
             return pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
     except Exception as exc:  # pgserver raises CalledProcessError, TimeoutExpired, OSError...
