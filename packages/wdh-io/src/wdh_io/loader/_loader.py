@@ -82,19 +82,17 @@ class LoadTransaction:
                 table=table,
                 schema=schema,
             )
-        started = time.perf_counter()
         log = _logger.bind(table=table, schema=schema, in_transaction=True)
-        log.info("database.load.started", rows=len(df), method=self._loader.method)
         try:
-            result = self._loader._load_on(self.connection, df, table, schema, upsert_keys)
+            return self._loader._logged_load(
+                log,
+                df,
+                lambda: self._loader._load_on(self.connection, df, table, schema, upsert_keys),
+                upsert=bool(upsert_keys),
+            )
         except DatabaseError as exc:
-            _name_index_label(exc, df)
             self.failed = exc
-            self._loader._log_failure(log, exc, started, rows=len(df))
             raise
-        result = dataclasses.replace(result, duration_ms=_elapsed_ms(started))
-        self._loader._log_success(log, result)
-        return result
 
 
 class WarehouseLoader:
@@ -252,14 +250,7 @@ class WarehouseLoader:
         SELECT`` from the staging table, which no row or batch can be attributed to, so
         ``row`` and ``batch`` are ``None`` there (the constraint is in the message).
         """
-        started = time.perf_counter()
         log = _logger.bind(table=table, schema=schema)
-        log.info(
-            "database.load.started",
-            rows=len(df),
-            method=self._method,
-            upsert=bool(upsert_keys),
-        )
 
         def attempt() -> LoadResult:
             return self._in_transaction(
@@ -268,8 +259,23 @@ class WarehouseLoader:
                 schema=schema,
             )
 
+        return self._logged_load(
+            log,
+            df,
+            lambda: self._with_retry(attempt, operation=f"load {schema}.{table}", log=log),
+            upsert=bool(upsert_keys),
+        )
+
+    def _logged_load(
+        self, log: BoundLogger, df: pd.DataFrame, load: Callable[[], LoadResult], *, upsert: bool
+    ) -> LoadResult:
+        """Run *load* between its ``database.load.started`` and ``completed``/``failed``
+        events; the result's ``duration_ms`` covers the whole call, retries included, and
+        an error names the failing row's index label (see :func:`_name_index_label`)."""
+        started = time.perf_counter()
+        log.info("database.load.started", rows=len(df), method=self._method, upsert=upsert)
         try:
-            result = self._with_retry(attempt, operation=f"load {schema}.{table}", log=log)
+            result = load()
         except DatabaseError as exc:
             _name_index_label(exc, df)
             self._log_failure(log, exc, started, rows=len(df))
