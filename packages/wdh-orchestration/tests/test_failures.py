@@ -189,7 +189,7 @@ fast_retry_job = sample_pipeline_job.graph.to_job(
 def test_transient_load_error_is_retried_and_the_run_succeeds(
     instance: DagsterInstance, migrated_url: URL
 ) -> None:
-    from wdh_orchestration.sample import sample_csv_path
+    from wdh_orchestration.domains.sample import sample_csv_path
 
     warehouse = FlakyWarehouse(
         database_url=migrated_url.render_as_string(hide_password=False), transient_failures=2
@@ -239,7 +239,7 @@ def test_a_warehouse_that_cannot_start_fails_the_run_before_any_audit_row(
     # Resources start before the first op (in-process executor): nothing was opened, so
     # nothing is left "running" -- and with no database there is nowhere to write.
     from wdh_config import get_settings
-    from wdh_orchestration.sample import sample_csv_path
+    from wdh_orchestration.domains.sample import sample_csv_path
 
     monkeypatch.setenv("ENVIRONMENT", "staging")
     monkeypatch.delenv("DATABASE_URL", raising=False)

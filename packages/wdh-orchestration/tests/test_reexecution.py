@@ -24,7 +24,7 @@ from dagster import (
 from sqlalchemy.engine import URL
 
 from wdh_orchestration import WarehouseResource, sample_pipeline_job
-from wdh_orchestration.sample import sample_csv_path
+from wdh_orchestration.domains.sample import sample_csv_path
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult
 from sqlalchemy.engine import URL
 
 from wdh_orchestration import WarehouseResource, sample_pipeline_job
-from wdh_orchestration.sample import SampleRecord, sample_csv_path
+from wdh_orchestration.domains.sample import SampleRecord, sample_csv_path
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import pandas as pd
 from wdh_io.audit import AuditRecorder
 from wdh_io.loader import LoadResult, WarehouseLoader
 from wdh_orchestration._validation import ValidatedRows
-from wdh_orchestration.sample import SAMPLE_DOMAIN, SAMPLE_KEYS, SAMPLE_SCHEMA, SAMPLE_TABLE
+from wdh_orchestration.domains.sample import SAMPLE_DOMAIN, SAMPLE_KEYS, SAMPLE_SCHEMA, SAMPLE_TABLE
 
 __all__ = ["load_and_complete"]
 

@@ -16,7 +16,7 @@ from wdh_domain.pipelines import (
     PipelineResult,
     ValidateDataTypesStep,
 )
-from wdh_orchestration.sample import SAMPLE_DOMAIN, SAMPLE_REQUIRED_COLUMNS, SampleRecord
+from wdh_orchestration.domains.sample import SAMPLE_DOMAIN, SAMPLE_REQUIRED_COLUMNS, SampleRecord
 
 __all__ = [
     "ValidatedRows",

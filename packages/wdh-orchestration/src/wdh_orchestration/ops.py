@@ -27,7 +27,7 @@ from wdh_orchestration._validation import (
     validate_rows,
 )
 from wdh_orchestration.resources import WarehouseResource
-from wdh_orchestration.sample import SAMPLE_DOMAIN, sample_csv_path
+from wdh_orchestration.domains.sample import SAMPLE_DOMAIN, sample_csv_path
 
 __all__ = [
     "ReadCsvConfig",

@@ -5,7 +5,7 @@ domain copies: a pydantic model of one valid row, the table it lands in, the key
 loader upserts on, and the columns a file must have.
 """
 
-from wdh_orchestration.sample._dataset import (
+from wdh_orchestration.domains.sample._dataset import (
     SAMPLE_DOMAIN,
     SAMPLE_KEYS,
     SAMPLE_REQUIRED_COLUMNS,
@@ -13,7 +13,7 @@ from wdh_orchestration.sample._dataset import (
     SAMPLE_TABLE,
     sample_csv_path,
 )
-from wdh_orchestration.sample._model import SampleRecord
+from wdh_orchestration.domains.sample._model import SampleRecord
 
 __all__ = [
     "SAMPLE_DOMAIN",

@@ -37,7 +37,7 @@ def sample_csv_path() -> Path:
 
     It is package data, so the sample job finds it from any working directory.
     """
-    resource = files("wdh_orchestration.sample").joinpath("data", "sample_data.csv")
+    resource = files("wdh_orchestration.domains.sample").joinpath("data", "sample_data.csv")
     # Installed from a wheel or the workspace, the package lives on the file system,
     # so the path stays valid after the context manager exits.
     with as_file(resource) as path:

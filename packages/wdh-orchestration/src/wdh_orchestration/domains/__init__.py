@@ -1,0 +1,1 @@
+"""The domains served by WorkDataHub, one package each (``domains/<name>/``)."""
