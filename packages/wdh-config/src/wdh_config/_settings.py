@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -93,6 +93,14 @@ class Settings(BaseSettings):
     )
     db_batch_size: int = Field(
         default=1000, ge=1, description="rows per insert batch (DB_BATCH_SIZE)"
+    )
+    landing_dir: Path = Field(
+        default=Path(".wdh/landing"),
+        description=(
+            "directory the landing sensors watch for new domain files, relative to the "
+            "working directory unless absolute (WDH_LANDING_DIR)"
+        ),
+        validation_alias=AliasChoices("wdh_landing_dir", "landing_dir"),
     )
 
     def __init__(self, **values: Any) -> None:

@@ -1,4 +1,4 @@
-"""``op_scope``: what every op of a WorkDataHub job wraps its work in."""
+"""``op_scope``: what every step of a WorkDataHub job wraps its work in."""
 
 from __future__ import annotations
 
@@ -23,15 +23,15 @@ def op_scope(
     failure: str,
     input_file_path: str | None = None,
 ) -> Iterator[str]:
-    """Run an op's work with the run's audit row open, the run's ids on every log event
+    """Run a step's work with the run's audit row open, the run's ids on every log event
     and only transient errors retried; yield the run's audit execution id.
 
     The run's ``running`` row is inserted first unless it exists (with
-    *input_file_path*), so every op can record metrics or complete the run even when
-    the op that usually opens it did not run in this run (a re-execution from failure).
-    Every structlog event inside the block -- the op's, the pipeline's, the loader's --
-    carries ``execution_id`` and ``dagster_run_id``. An exception other than a transient
-    database error becomes ``Failure("<failure>: <reason>", allow_retries=False)``.
+    *input_file_path*). Every structlog event inside the block -- the step's, the
+    pipeline's, the loader's -- carries ``execution_id`` and ``dagster_run_id``. An
+    exception other than a transient database error becomes ``Failure("<failure>:
+    <reason>", allow_retries=False)`` (inner blocks may name their own *failure* with
+    :func:`~wdh_orchestration.retry_only_transient`).
     """
     execution_id = execution_id_for(context)
     with (

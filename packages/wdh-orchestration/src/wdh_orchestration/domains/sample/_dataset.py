@@ -1,35 +1,11 @@
-"""Where the sample rows come from and where they go."""
+"""The CSV shipped with the sample domain."""
 
 from __future__ import annotations
 
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Final
 
-__all__ = [
-    "SAMPLE_DOMAIN",
-    "SAMPLE_KEYS",
-    "SAMPLE_REQUIRED_COLUMNS",
-    "SAMPLE_SCHEMA",
-    "SAMPLE_TABLE",
-    "sample_csv_path",
-]
-
-SAMPLE_DOMAIN: Final = "sample"
-"""Domain name written to ``data_quality_metrics.domain`` and shown in row errors."""
-
-SAMPLE_SCHEMA: Final = "public"
-SAMPLE_TABLE: Final = "sample_data"
-SAMPLE_KEYS: Final[tuple[str, ...]] = ("record_id",)
-"""Primary key of ``sample_data``: the loader upserts on it, so reloading a file is idempotent."""
-
-SAMPLE_REQUIRED_COLUMNS: Final[tuple[str, ...]] = (
-    "record_id",
-    "customer_name",
-    "amount",
-    "transaction_date",
-)
-"""Columns a sample file must have; ``email`` and ``region`` may be absent."""
+__all__ = ["sample_csv_path"]
 
 
 def sample_csv_path() -> Path:
