@@ -26,6 +26,7 @@ from dagster import (
     DynamicPartitionsDefinition,
     Failure,
     MaterializeResult,
+    RetryPolicy,
     SensorDefinition,
     asset,
     define_asset_job,
@@ -98,11 +99,14 @@ def table_asset_key(domain: Domain) -> AssetKey:
     return AssetKey(domain.table if domain.schema == "public" else [domain.schema, domain.table])
 
 
-def build_domain(domain: Domain, *, landing_dir: Path) -> DomainDefinitions:
+def build_domain(
+    domain: Domain, *, landing_dir: Path, retry_policy: RetryPolicy | None = None
+) -> DomainDefinitions:
     """The source asset, table asset (with its checks), job and landing sensor of *domain*.
 
     *landing_dir* is where the domain's files arrive; with ``per_file`` partitioning a
-    partition's file is ``landing_dir / <partition key>``.
+    partition's file is ``landing_dir / <partition key>``. *retry_policy* is the job's op
+    retry policy (default: the platform's ``RetryConfig()``: 3 retries after 1, 2, 3 s).
     """
     landing = landing_dir.expanduser().resolve()
     partitions = (
@@ -197,11 +201,10 @@ def build_domain(domain: Domain, *, landing_dir: Path) -> DomainDefinitions:
             f"{domain.name}: file -> validate ({domain.model.__name__}) -> "
             f"{domain.schema}.{domain.table}"
         ),
-        partitions_def=partitions,
         # One process for the whole run: one engine and pool, no process start per step.
         executor_def=in_process_executor,
         # The platform's default RetryConfig: 4 attempts, waits 1 s, 2 s, 3 s in Dagster.
-        op_retry_policy=retry_policy_for(RetryConfig()),
+        op_retry_policy=retry_policy or retry_policy_for(RetryConfig()),
         hooks={record_failed_run},
         # The queued run coordinator limits concurrent runs per value of this tag.
         tags={"domain": domain.name},

@@ -54,7 +54,7 @@ def describe_failure(exc: BaseException) -> str:
     """One secret-free line describing *exc* for logs, metadata and the audit row.
 
     A ``dagster.Failure`` is described by its description; invalid settings (a pydantic
-    ``ValidationError``) by ``invalid settings: <VARIABLE>: <what is wrong>`` per error;
+    ``ValidationError``) by ``invalid settings: <what is wrong with which VARIABLE>`` per error;
     a wdh error by its message (which names file, line, table, row or field); anything
     else by its type and message. Line breaks become ``; ``.
     """
@@ -79,7 +79,9 @@ def _validation_lines(exc: BaseException) -> list[str]:
     for error in exc.errors(include_url=False, include_input=False):  # type: ignore[attr-defined]
         where = ".".join(str(part) for part in error.get("loc", ())) or "settings"
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        lines.append(f"{where}: {message}")
+        # "DATABASE_URL: ..." would read as a secret to the redaction; name it only when
+        # the message does not.
+        lines.append(message if where.lower() in message.lower() else f"{where}: {message}")
     return lines
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetsDefinition, AssetSpec, LoggerDefinition, SensorDefinition
+from dagster import AssetsDefinition, AssetSpec, LoggerDefinition, RetryPolicy, SensorDefinition
 from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,  # not exported by dagster; the type of define_asset_job's result
 )
@@ -41,10 +41,15 @@ class Platform:
 
 
 def build_platform(
-    domains: Sequence[Domain], *, landing_dir: Path, log_level: str = "INFO"
+    domains: Sequence[Domain],
+    *,
+    landing_dir: Path,
+    log_level: str = "INFO",
+    retry_policy: RetryPolicy | None = None,
 ) -> Platform:
     """Build each domain (see ``build_domain``), the audit run-status sensors over all
-    their jobs, and the one-line ``console`` logger at *log_level*.
+    their jobs, and the one-line ``console`` logger at *log_level*; *retry_policy*
+    overrides every job's op retry policy.
 
     Raises:
         ValueError: two domains share a name or a table.
@@ -54,7 +59,7 @@ def build_platform(
         if len(set(values)) != len(values):
             msg = f"two domains share a {attribute}: {sorted(values)}"
             raise ValueError(msg)
-    built = {d.name: build_domain(d, landing_dir=landing_dir) for d in domains}
+    built = {d.name: build_domain(d, landing_dir=landing_dir, retry_policy=retry_policy) for d in domains}
     jobs = [b.job for b in built.values()]
     return Platform(
         domains=built,
