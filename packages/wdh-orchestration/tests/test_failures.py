@@ -343,3 +343,20 @@ def test_an_audit_write_that_fails_is_logged_and_the_op_error_stays(
     assert lost["execution_id"].endswith(result.run_id)
     assert audit_error in lost["error"]
     assert PLANTED not in log_stream.getvalue()
+
+
+def test_an_unreachable_server_is_retried_then_ends_in_one_line(
+    run_job: Any, database_url: URL
+) -> None:
+    # Port 1 refuses at once; query={} drops an embedded server's socket directory.
+    url = database_url.set(host="127.0.0.1", port=1, query={}, password=PLANTED)
+    warehouse = WarehouseResource(database_url=url.render_as_string(hide_password=False))
+
+    result = run_job(sample_csv_path(), resource=warehouse)
+
+    assert not result.success
+    assert step_events(result, DagsterEventType.STEP_UP_FOR_RETRY) == [STEP] * 2  # transient
+    reason = reason_of(result)
+    assert reason.startswith("cannot open the warehouse: ")
+    assert reason.endswith("(retried, no attempt left)")
+    assert PLANTED not in str(failure_of(result))

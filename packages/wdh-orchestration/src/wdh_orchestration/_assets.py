@@ -49,7 +49,7 @@ from wdh_orchestration._checks import (
     failure_rate_outcome,
 )
 from wdh_orchestration._domain import Domain
-from wdh_orchestration._failures import retry_only_transient
+from wdh_orchestration._failures import is_last_attempt, retry_only_transient
 from wdh_orchestration._landing import landing_sensor
 from wdh_orchestration._load import BlockingCheckFailedError, load_check_and_complete
 from wdh_orchestration._metadata import materialization_metadata
@@ -142,15 +142,16 @@ def build_domain(
     ) -> Iterator[MaterializeResult | AssetCheckResult]:
         path = _file_to_read(domain, context, config, landing)
         started = time.perf_counter()
+        last = is_last_attempt(context.op_execution_context)
         with op_scope(
             context.op_execution_context,
             warehouse,
             failure="cannot open the warehouse",
             input_file_path=path,
         ) as execution_id:
-            with retry_only_transient("cannot read the input file"):
+            with retry_only_transient("cannot read the input file", last_attempt=last):
                 raw = read_csv(path, encoding=config.encoding or domain.encoding, dtype=str)
-            with retry_only_transient("validation failed"):
+            with retry_only_transient("validation failed", last_attempt=last):
                 result = pipeline.run(raw, execution_id=execution_id)
                 warehouse.audit().record_metrics(
                     execution_id=execution_id,
@@ -163,7 +164,7 @@ def build_domain(
                 result.output_data, rows_read=len(raw), rows_failed=result.rows_failed
             )
             blocked: BlockingCheckFailedError | None = None
-            with retry_only_transient("cannot load the rows"):
+            with retry_only_transient("cannot load the rows", last_attempt=last):
                 try:
                     loaded = load_check_and_complete(
                         warehouse.loader(),

@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
-from dagster import Failure, MetadataValue, RetryRequested
+from dagster import Failure, MetadataValue, OpExecutionContext, RetryRequested
 
 from wdh_io import errors as io_errors
 from wdh_io.errors import TransientDatabaseError
 from wdh_logging import redact_text
 
-__all__ = ["describe_failure", "is_transient", "retry_only_transient"]
+__all__ = ["describe_failure", "is_last_attempt", "is_transient", "retry_only_transient"]
 
 # A connection that was refused for good: the server answered, and said no. The driver
 # gives no SQLSTATE for failures while connecting, so wdh_io may report them as a lost
@@ -89,17 +89,23 @@ def _one_line(text: str) -> str:
     return "; ".join(part.strip() for part in text.strip().splitlines() if part.strip())
 
 
+def is_last_attempt(context: OpExecutionContext) -> bool:
+    """Whether the step's retry policy allows no further attempt after this one."""
+    policy = context.get_step_execution_context().op_retry_policy
+    return policy is None or context.retry_number >= policy.max_retries
+
+
 def _debugging() -> bool:
     return logging.getLogger().isEnabledFor(logging.DEBUG)
 
 
 @contextmanager
-def retry_only_transient(action: str) -> Iterator[None]:
+def retry_only_transient(action: str, *, last_attempt: bool = False) -> Iterator[None]:
     """Run a block so that only transient database errors reach the op's retry policy.
 
-    Any other exception is re-raised as ``Failure("<action>: <reason>",
-    allow_retries=False)``; *action* says what could not be done (``"cannot read the
-    input file"``). The original exception is attached as the failure's cause only when
+    Any other exception -- and on the *last_attempt* a transient one too, as
+    with `` (retried, no attempt left)`` appended -- is re-raised as ``Failure("<action>: <reason>", allow_retries=False)``;
+    *action* says what could not be done (``"cannot read the input file"``). The original exception is attached as the failure's cause only when
     logging is at DEBUG: otherwise Dagster would print its whole traceback under the
     one-line reason.
     """
@@ -108,10 +114,12 @@ def retry_only_transient(action: str) -> Iterator[None]:
     except (Failure, RetryRequested):
         raise
     except Exception as exc:
-        if is_transient(exc):
+        transient = is_transient(exc)
+        if transient and not last_attempt:
             raise
+        suffix = " (retried, no attempt left)" if transient else ""
         failure = Failure(
-            description=f"{action}: {describe_failure(exc)}",
+            description=f"{action}: {describe_failure(exc)}{suffix}",
             metadata={
                 "error_type": MetadataValue.text(type(exc).__name__),
                 "retried": MetadataValue.bool(False),
