@@ -73,6 +73,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         return 2
     from wdh_orchestrator.definitions import defs  # noqa: PLC0415  (configures logging)
 
+    # Dagster migrates its own SQLite storage on first use; that is not this run's news.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     job = defs.resolve_job_def(args.job)
     run_config: dict[str, Any] = {
         "loggers": {"console": {"config": {"log_level": settings.log_level}}}

@@ -19,6 +19,7 @@ from dagster import Field, InitLoggerContext, LoggerDefinition, logger
 __all__ = ["ConsoleEventFormatter", "one_line_console_logger"]
 
 _NAME: Final = "wdh_dagster_console"
+_FAILURE_PREFIX: Final = "dagster._core.definitions.events.Failure: "
 
 
 class ConsoleEventFormatter(logging.Formatter):
@@ -55,7 +56,7 @@ def _failure_of(event: Any) -> tuple[str | None, str | None]:
         return " ".join(str(user.description).split()), detail
     if error is not None:
         first = next((ln for ln in str(error.message).splitlines() if ln.strip()), "")
-        return first.strip(), detail
+        return first.strip().removeprefix(_FAILURE_PREFIX), detail
     return None, detail
 
 
