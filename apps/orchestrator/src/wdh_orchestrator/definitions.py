@@ -17,6 +17,7 @@ warehouse reads the settings again when a run starts). Nothing here touches a da
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -64,6 +65,9 @@ def build_definitions(settings: Settings) -> Definitions:
         to_file=settings.log_to_file,
         file_dir=settings.log_file_dir,
     )
+    # Dagster migrates its SQLite storage whenever a process opens it (every sensor tick
+    # of the daemon): not news for the console.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     platform = build_platform(
         DOMAINS, landing_dir=settings.landing_dir, log_level=settings.log_level
     )

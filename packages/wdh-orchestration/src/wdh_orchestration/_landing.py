@@ -34,7 +34,7 @@ from wdh_orchestration._domain import Domain
 __all__ = ["file_sha256", "landing_sensor"]
 
 _CHUNK: Final = 1 << 20
-_INTERVAL_S: Final = 30
+_INTERVAL_S: Final = 15
 
 
 def file_sha256(path: Path) -> str:

@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetsDefinition, AssetSpec, LoggerDefinition, RetryPolicy, SensorDefinition
+from dagster import (
+    AssetsDefinition,
+    AssetSpec,
+    JobDefinition,
+    LoggerDefinition,
+    RetryPolicy,
+    ScheduleDefinition,
+    SensorDefinition,
+)
 from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,  # not exported by dagster; the type of define_asset_job's result
 )
@@ -15,6 +23,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 from wdh_orchestration._assets import DomainDefinitions, build_domain
 from wdh_orchestration._console import one_line_console_logger
 from wdh_orchestration._domain import Domain
+from wdh_orchestration._retention import run_retention_job, run_retention_schedule
 from wdh_orchestration._run_sensors import audit_run_sensors
 
 __all__ = ["Platform", "build_platform"]
@@ -26,8 +35,9 @@ class Platform:
 
     domains: dict[str, DomainDefinitions]
     assets: list[AssetsDefinition | AssetSpec]
-    jobs: list[UnresolvedAssetJobDefinition]
+    jobs: list[UnresolvedAssetJobDefinition | JobDefinition]
     sensors: list[SensorDefinition]
+    schedules: list[ScheduleDefinition]
     loggers: dict[str, LoggerDefinition]
 
     def definitions_kwargs(self) -> dict[str, Any]:
@@ -36,6 +46,7 @@ class Platform:
             "assets": self.assets,
             "jobs": self.jobs,
             "sensors": self.sensors,
+            "schedules": self.schedules,
             "loggers": self.loggers,
         }
 
@@ -48,7 +59,7 @@ def build_platform(
     retry_policy: RetryPolicy | None = None,
 ) -> Platform:
     """Build each domain (see ``build_domain``), the audit run-status sensors over all
-    their jobs, and the one-line ``console`` logger at *log_level*; *retry_policy*
+    their jobs, the daily run-retention job, and the one-line ``console`` logger at *log_level*; *retry_policy*
     overrides every job's op retry policy.
 
     Raises:
@@ -64,7 +75,8 @@ def build_platform(
     return Platform(
         domains=built,
         assets=[a for b in built.values() for a in (b.source, b.table)],
-        jobs=jobs,
+        jobs=[*jobs, run_retention_job],
         sensors=[b.sensor for b in built.values()] + audit_run_sensors(jobs),
+        schedules=[run_retention_schedule],
         loggers={"console": one_line_console_logger(log_level)},
     )

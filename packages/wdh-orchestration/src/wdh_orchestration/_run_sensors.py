@@ -32,6 +32,8 @@ from wdh_orchestration.resources import WarehouseResource
 
 __all__ = ["audit_run_sensors", "close_audit_row"]
 
+_INTERVAL_S = 5  # one cheap query per finished run; a closed row should not wait long
+
 _log = structlog.get_logger(__name__)
 
 
@@ -56,6 +58,7 @@ def audit_run_sensors(
 
     @run_failure_sensor(
         name="audit_failed_runs",
+        minimum_interval_seconds=_INTERVAL_S,
         monitored_jobs=list(jobs),
         default_status=DefaultSensorStatus.RUNNING,
         description="Closes the audit row of a failed run (if its failure hook did not).",
@@ -67,6 +70,7 @@ def audit_run_sensors(
     @run_status_sensor(
         run_status=DagsterRunStatus.CANCELED,
         name="audit_cancelled_runs",
+        minimum_interval_seconds=_INTERVAL_S,
         monitored_jobs=list(jobs),
         default_status=DefaultSensorStatus.RUNNING,
         description="Closes the audit row of a cancelled run as failed.",
