@@ -41,7 +41,10 @@ def _alembic(args: list[str], cwd: Path, **environ: str) -> subprocess.Completed
             {"ENVIRONMENT": "staging", "DATABASE_URL": f"postgresql://u:{PLANTED}@h:port/db"},
             "FAILED: the database URL is malformed",
         ),
-        ({"ENVIRONMENT": "staging", "DATABASE_URL": "{unknown}"}, 'database "wdh_nope" does not exist'),
+        (
+            {"ENVIRONMENT": "staging", "DATABASE_URL": "{unknown}"},
+            'database "wdh_nope" does not exist',
+        ),
         ({"ENVIRONMENT": "staging", "DATABASE_URL": "{unreachable}"}, "Connection refused"),
     ],
     ids=["missing-url", "malformed-url", "unknown-database", "unreachable"],
@@ -60,13 +63,20 @@ def test_upgrade_that_cannot_reach_the_database_is_one_line(
 
     assert completed.returncode != 0
     output = (completed.stdout + completed.stderr).strip()
-    [line] = output.splitlines()  # one line, no traceback
+    # One message, no traceback: Alembic prints it as "FAILED: ..." on stdout (and logs
+    # the same text on stderr through alembic.ini's logging).
+    [line] = completed.stdout.strip().splitlines()
     assert line.startswith("FAILED: ")
     assert expected in line
+    assert completed.stderr.strip() in {"", f"ERROR [alembic.util.messaging] {line[8:]}"}
+    assert "Traceback" not in output
     assert PLANTED not in output
 
     debug = _alembic(
-        ["-c", "packages/wdh-io/alembic.ini", "upgrade", "head"], repo_root, LOG_LEVEL="DEBUG", **env
+        ["-c", "packages/wdh-io/alembic.ini", "upgrade", "head"],
+        repo_root,
+        LOG_LEVEL="DEBUG",
+        **env,
     )
     assert "Traceback" in debug.stderr  # the detail is there when asked for
     assert PLANTED not in debug.stdout + debug.stderr
@@ -87,9 +97,7 @@ def test_generated_revisions_have_readable_ids_that_pass_the_secret_scan(
         completed = _alembic(["-c", str(ini), "revision", "-m", message], tmp_path)
         assert completed.returncode == 0, completed.stderr
 
-    generated = sorted(
-        p for p in (migrations / "versions").glob("*.py") if "add_table_" in p.name
-    )
+    generated = sorted(p for p in (migrations / "versions").glob("*.py") if "add_table_" in p.name)
     assert len(generated) == len(messages)
     ids = [
         re.search(r"^revision: str = '([^']+)'$", p.read_text(encoding="utf-8"), re.M).group(1)  # type: ignore[union-attr]

@@ -113,7 +113,7 @@ query Checks($runId: ID!) {
         __typename
         ... on AssetCheckEvaluationEvent { evaluation { checkName success } }
         ... on MaterializationEvent { metadataEntries { label } }
-        ... on ExecutionStepFailureEvent { error { message } failureMetadata { metadataEntries { label } } }
+        ... on ExecutionStepFailureEvent { error { message } }
       }
     }
   }
@@ -252,7 +252,8 @@ def _repository(dev: DagsterDev) -> dict[str, Any]:
         for r in dev.graphql(REPOSITORIES)["repositoriesOrError"]["nodes"]
         if JOB in {job["name"] for job in r["jobs"]}
     ]
-    return repo
+    found: dict[str, Any] = repo
+    return found
 
 
 def _launch(dev: DagsterDev, run_config: dict[str, Any]) -> str:
@@ -349,7 +350,9 @@ def test_job_launched_from_dagster_dev_succeeds_with_logs_in_the_event_log(
     assert (history / "runs" / f"{run_id}.db").exists()  # the run's event log
 
     [loaded] = _sql(migrated_url, "SELECT count(*) FROM sample_data")
-    [audit] = _sql(migrated_url, "SELECT status, execution_id, rows_output FROM pipeline_executions")
+    [audit] = _sql(
+        migrated_url, "SELECT status, execution_id, rows_output FROM pipeline_executions"
+    )
     assert loaded[0] == 17
     assert audit.status == "success"
     assert audit.execution_id.endswith(run_id)
@@ -388,7 +391,10 @@ def test_cancelled_runs_landed_files_and_backfills(
         dev.wait_until_loaded(STARTUP_TIMEOUT_S)
 
         # 1. A cancelled run: its audit row is closed by the run-status sensor. The test
-        # holds a lock on the table, so the run waits in its load until it is cancelled.
+        # holds a lock on the table, so the run waits in its load while it is cancelled
+        # (Terminate, then the UI's "Force termination": a step blocked in the database
+        # does not see the interrupt). The cancelled run, once it gets the lock, finds its
+        # audit row closed and rolls its load back: nothing of it is committed.
         locker = psycopg.connect(**_libpq(migrated_url))
         locker.execute("LOCK TABLE sample_data IN ACCESS EXCLUSIVE MODE")
         try:
@@ -402,26 +408,38 @@ def test_cancelled_runs_landed_files_and_backfills(
                 ),
                 dev,
             )
-            terminated = dev.graphql(TERMINATE, {"runId": run_id})["terminateRun"]
+            force = {"runId": run_id, "policy": "MARK_AS_CANCELED_IMMEDIATELY"}
+            terminated = dev.graphql(TERMINATE, force)["terminateRun"]
             assert terminated["__typename"] == "TerminateRunSuccess", terminated
+            assert dev.wait_for_run(run_id, RUN_TIMEOUT_S) == "CANCELED"
+            [closed] = _wait(
+                "the closed audit row",
+                lambda: _sql(
+                    migrated_url,
+                    "SELECT status, error_message FROM pipeline_executions "
+                    "WHERE execution_id LIKE :id AND status <> 'running'",
+                    id=f"%{run_id}",
+                ),
+                dev,
+            )
         finally:
-            locker.rollback()  # the interrupted load now gets its lock, and rolls back
+            locker.rollback()
             locker.close()
-        assert dev.wait_for_run(run_id, RUN_TIMEOUT_S) == "CANCELED"
-        [closed] = _wait(
-            "the closed audit row",
-            lambda: _sql(
-                migrated_url,
-                "SELECT status, error_message FROM pipeline_executions "
-                "WHERE execution_id LIKE :id AND status <> 'running'",
-                id=f"%{run_id}",
-            ),
-            dev,
-        )
         assert (closed.status, closed.error_message) == (
             "failed",
             "run cancelled in Dagster before it finished",
         )
+
+        def step_failed() -> list[str]:
+            events = dev.graphql(CHECKS, {"runId": run_id})["logsForRun"]["events"]
+            return [
+                e["error"]["message"]
+                for e in events
+                if e["__typename"] == "ExecutionStepFailureEvent"
+            ]
+
+        [late] = _wait("the cancelled run's own end", step_failed, dev)
+        assert "no running execution" in late
         assert _sql(migrated_url, "SELECT count(*) FROM sample_data")[0][0] == 0
 
         # 2. Files landing: one run per file, the same content twice is one run.

@@ -89,16 +89,23 @@ def test_runs_events_and_schedules_are_stored_in_postgres(
 
     assert result.success
     run_id = result.run_id
-    assert _dagster_sql(dagster_database, f"SELECT count(*) FROM runs WHERE run_id = '{run_id}'") == 1
-    assert _dagster_sql(
-        dagster_database, f"SELECT count(*) FROM event_logs WHERE run_id = '{run_id}'"
-    ) > 5
+    assert (
+        _dagster_sql(dagster_database, f"SELECT count(*) FROM runs WHERE run_id = '{run_id}'") == 1
+    )
+    assert (
+        _dagster_sql(dagster_database, f"SELECT count(*) FROM event_logs WHERE run_id = '{run_id}'")
+        > 5
+    )
     # Schedule and sensor state (instigators, ticks) live there too.
     assert type(production_instance.schedule_storage).__name__ == "PostgresScheduleStorage"
-    assert _dagster_sql(
-        dagster_database,
-        "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('instigators', 'job_ticks')",
-    ) == 2
+    assert (
+        _dagster_sql(
+            dagster_database,
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_name IN ('instigators', 'job_ticks')",
+        )
+        == 2
+    )
 
 
 def test_queued_runs_respect_the_per_domain_limit(production_instance: DagsterInstance) -> None:
@@ -107,7 +114,9 @@ def test_queued_runs_respect_the_per_domain_limit(production_instance: DagsterIn
     queue = coordinator.get_run_queue_config()
     assert queue.max_concurrent_runs == 10
     platform = build_platform([SAMPLE], landing_dir=Path("unused"))
-    defs = Definitions(**platform.definitions_kwargs(), resources={"warehouse": WarehouseResource()})
+    defs = Definitions(
+        **platform.definitions_kwargs(), resources={"warehouse": WarehouseResource()}
+    )
     job = defs.resolve_job_def("sample_pipeline_job")
 
     def run(status: DagsterRunStatus, domain: str) -> Any:

@@ -62,9 +62,7 @@ def reason_of(result: ExecuteInProcessResult) -> str:
     return str(description)
 
 
-def test_malformed_csv_fails_the_run_and_is_audited(
-    run_job: Any, db: Any, tmp_path: Path
-) -> None:
+def test_malformed_csv_fails_the_run_and_is_audited(run_job: Any, db: Any, tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(
         HEADER + "1,张伟,a@b.cn,1.00,2024-01-01,x\n2,Bob,b@c.com,2.00,2024-01-02,y,EXTRA,FIELDS\n",
@@ -244,7 +242,10 @@ def test_non_transient_load_error_is_not_retried(run_job: Any, db: Any, tmp_path
     assert "record_id" in reason_of(result)
     assert db.scalar("SELECT count(*) FROM sample_data") == 0
     assert db.audit_row().status == "failed"
-    assert db.scalar("SELECT count(*) FROM data_quality_metrics WHERE metric_name = 'rows_inserted'") == 0
+    assert (
+        db.scalar("SELECT count(*) FROM data_quality_metrics WHERE metric_name = 'rows_inserted'")
+        == 0
+    )
 
 
 @pytest.mark.parametrize(

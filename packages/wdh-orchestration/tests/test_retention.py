@@ -20,7 +20,9 @@ def test_old_finished_runs_are_deleted_and_the_rest_kept(
     import wdh_orchestration._retention as retention
 
     platform = build_platform([SAMPLE], landing_dir=Path("unused"))
-    defs = Definitions(**platform.definitions_kwargs(), resources={"warehouse": WarehouseResource()})
+    defs = Definitions(
+        **platform.definitions_kwargs(), resources={"warehouse": WarehouseResource()}
+    )
     sample = defs.resolve_job_def("sample_pipeline_job")
     purge = defs.resolve_job_def("dagster_run_retention")
     finished = instance.create_run_for_job(sample, status=DagsterRunStatus.SUCCESS)
@@ -31,7 +33,7 @@ def test_old_finished_runs_are_deleted_and_the_rest_kept(
 
     class _Later(datetime):
         @classmethod
-        def now(cls, tz: object = None) -> _Later:  # type: ignore[override]
+        def now(cls, tz: object = None) -> _Later:
             return cls.fromtimestamp(datetime.now(UTC).timestamp(), UTC) + timedelta(days=3)
 
     monkeypatch.setattr(retention, "datetime", _Later)

@@ -66,7 +66,11 @@ def test_materialization_metadata_reports_counts_failures_and_the_load(run_job: 
     assert meta["table"] == "public.sample_data"
     preview = meta["failed_rows_preview"]
     # records 7, 10 and 14: input rows 6, 9, 13 (0-based), file lines 8, 11, 15
-    for row, line, field in [(6, 8, "amount"), (9, 11, "transaction_date"), (13, 15, "customer_name")]:
+    for row, line, field in [
+        (6, 8, "amount"),
+        (9, 11, "transaction_date"),
+        (13, 15, "customer_name"),
+    ]:
         assert f"| {row} | {line} |" in preview
         assert f"Row: {row} \\| Field: {field}" in preview
 
@@ -86,7 +90,8 @@ def test_every_check_passes_and_is_stored_with_the_run(run_job: Any, db: Any) ->
 def test_second_run_updates_instead_of_duplicating(run_job: Any, db: Any) -> None:
     first, second = run_job(), run_job()
 
-    assert first.success and second.success
+    assert first.success
+    assert second.success
     assert db.scalar("SELECT count(*) FROM sample_data") == 17
     assert (materialization(second)["rows_inserted"], materialization(second)["rows_updated"]) == (
         0,
@@ -196,7 +201,8 @@ def test_partitions_read_their_own_file_from_the_landing_directory(
     january = run_job(partition="sample_2024-01.csv")
     february = run_job(partition="sample_2024-02.csv")
 
-    assert january.success and february.success
+    assert january.success
+    assert february.success
     assert [r[0] for r in db.query("SELECT record_id FROM sample_data ORDER BY 1")] == [
         101,
         102,

@@ -50,7 +50,7 @@ def test_one_run_request_per_new_file_keyed_by_content(
     assert request.partition_key == "sample_2024-01.csv"
     assert request.tags["wdh/file_sha256"] == digest
     [add] = first.dynamic_partitions_requests or []
-    assert list(add.partition_keys) == ["sample_2024-01.csv"]  # type: ignore[union-attr]
+    assert list(add.partition_keys) == ["sample_2024-01.csv"]
 
     # Nothing new: no request. The same content under a second name: the same run key,
     # which Dagster launches only once.

@@ -22,9 +22,9 @@ from wdh_orchestration import (
     retry_only_transient,
     retry_policy_for,
 )
-from wdh_orchestration.domains.sample import SAMPLE, SampleRecord
 from wdh_orchestration._metadata import failures_preview
 from wdh_orchestration._validation import step_metric_name, validate_rows
+from wdh_orchestration.domains.sample import SAMPLE, SampleRecord
 
 pytestmark = pytest.mark.unit
 
@@ -38,6 +38,7 @@ def log_level_debug() -> Iterator[None]:
     root.setLevel(logging.DEBUG)
     yield
     root.setLevel(before)
+
 
 PLANTED = "s3cr3t-planted"  # pragma: allowlist secret
 
@@ -91,8 +92,7 @@ def test_other_errors_become_failures_that_are_never_retried() -> None:
     failure = caught.value
     assert failure.allow_retries is False
     assert failure.description == (
-        "cannot load the rows: duplicate key | table: sample_data "
-        "| column: record_id"
+        "cannot load the rows: duplicate key | table: sample_data | column: record_id"
     )
     assert failure.metadata["error_type"].value == "ConstraintViolationError"
     assert failure.__cause__ is None  # no traceback of the cause under the one line...
@@ -130,8 +130,7 @@ def test_a_transient_error_on_the_last_attempt_becomes_a_one_line_failure() -> N
     ):
         raise ConnectionLostError("server closed the connection unexpectedly")
     assert caught.value.description == (
-        "cannot load the rows: server closed the connection unexpectedly "
-        "(retried, no attempt left)"
+        "cannot load the rows: server closed the connection unexpectedly (retried, no attempt left)"
     )
 
 

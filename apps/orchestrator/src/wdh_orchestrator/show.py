@@ -88,7 +88,9 @@ def connection_error(exc: BaseException, where: str | None = None) -> str:
     """
     orig = getattr(exc, "orig", None)
     if isinstance(orig, Exception):
-        first = next((ln.strip() for ln in str(orig).splitlines() if ln.strip()), type(orig).__name__)
+        first = next(
+            (ln.strip() for ln in str(orig).splitlines() if ln.strip()), type(orig).__name__
+        )
         prefix = f"cannot connect to the {where}: " if where else "cannot connect: "
         return redact_text(f"show: {prefix}{first}")
     return f"show: {describe_failure(exc)}"

@@ -32,10 +32,10 @@ from dagster import (
     define_asset_job,
     in_process_executor,
 )
-from pydantic import Field
 from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,  # not exported by dagster; the type of define_asset_job's result
 )
+from pydantic import Field
 
 from wdh_domain.pipelines import PipelineResult, RetryConfig
 from wdh_io.readers import read_csv
@@ -139,7 +139,7 @@ def build_domain(
     )
     def _table(
         context: AssetExecutionContext, config: FileConfig, warehouse: WarehouseResource
-    ) -> Iterator[MaterializeResult | AssetCheckResult]:
+    ) -> Iterator[MaterializeResult[None] | AssetCheckResult]:
         path = _file_to_read(domain, context, config, landing)
         started = time.perf_counter()
         last = is_last_attempt(context.op_execution_context)

@@ -9,10 +9,10 @@ and to ``data_quality_metrics`` (``check.<name>.passed`` = 1 or 0 and
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import Any, Final
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
-from sqlalchemy import Connection, column, func, select, table
+from sqlalchemy import ColumnClause, Connection, column, func, select, table
 
 from wdh_orchestration._domain import CheckOutcome, Domain, DomainCheck, LoadedFile
 
@@ -48,7 +48,7 @@ def _failure_rate(_: Connection, loaded: LoadedFile) -> CheckOutcome:
 
 def _keys_unique(conn: Connection, loaded: LoadedFile) -> CheckOutcome:
     domain = loaded.domain
-    keys = [column(key) for key in domain.keys]
+    keys: list[ColumnClause[Any]] = [column(key) for key in domain.keys]
     target = table(domain.table, *keys, schema=domain.schema)
     duplicated = (
         select(*target.c).group_by(*target.c).having(func.count() > 1).subquery("duplicated")

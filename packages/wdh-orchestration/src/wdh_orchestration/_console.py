@@ -75,7 +75,9 @@ def one_line_console_logger(level: str = "INFO") -> LoggerDefinition:
     )
     def _console(init_context: InitLoggerContext) -> logging.Logger:
         chosen = str(init_context.logger_config["log_level"]).upper()
-        log = logging.Logger(_NAME, level=chosen)
+        # A fresh logger per run, not registered: its handler must not pile up in the
+        # registry across runs of one process (Dagster's own console logger does the same).
+        log = logging.Logger(_NAME, level=chosen)  # noqa: LOG001
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(ConsoleEventFormatter(debug=chosen == "DEBUG"))
         handler.addFilter(_EventsOnly())

@@ -103,11 +103,12 @@ def _debugging() -> bool:
 def retry_only_transient(action: str, *, last_attempt: bool = False) -> Iterator[None]:
     """Run a block so that only transient database errors reach the op's retry policy.
 
-    Any other exception -- and on the *last_attempt* a transient one too, as
-    with `` (retried, no attempt left)`` appended -- is re-raised as ``Failure("<action>: <reason>", allow_retries=False)``;
-    *action* says what could not be done (``"cannot read the input file"``). The original exception is attached as the failure's cause only when
-    logging is at DEBUG: otherwise Dagster would print its whole traceback under the
-    one-line reason.
+    Any other exception -- and on the *last_attempt* a transient one too, with
+    `` (retried, no attempt left)`` appended -- is re-raised as
+    ``Failure("<action>: <reason>", allow_retries=False)``; *action* says what could not
+    be done (``"cannot read the input file"``). The original exception is attached as
+    the failure's cause only when logging is at DEBUG: otherwise Dagster would print its
+    whole traceback under the one-line reason.
     """
     try:
         yield

@@ -58,6 +58,7 @@ def landing_sensor(
     It is on by default (``dagster dev`` starts the daemon that runs it); a missing
     landing directory is not an error, just nothing to do.
     """
+
     @sensor(
         name=f"{domain.name}_landing_sensor",
         job=job,
@@ -81,7 +82,7 @@ def landing_sensor(
             seen[path.name] = f"{signature}:{digest}"
             requests.append(_request(domain, path, digest, partitioned=partitions is not None))
             if partitions is not None and not context.instance.has_dynamic_partition(
-                partitions.name, path.name
+                str(partitions.name), path.name
             ):
                 new_keys.append(path.name)
         return SensorResult(

@@ -59,8 +59,8 @@ def build_platform(
     retry_policy: RetryPolicy | None = None,
 ) -> Platform:
     """Build each domain (see ``build_domain``), the audit run-status sensors over all
-    their jobs, the daily run-retention job, and the one-line ``console`` logger at *log_level*; *retry_policy*
-    overrides every job's op retry policy.
+    their jobs, the daily run-retention job, and the one-line ``console`` logger at
+    *log_level*; *retry_policy* overrides every job's op retry policy.
 
     Raises:
         ValueError: two domains share a name or a table.
@@ -70,7 +70,9 @@ def build_platform(
         if len(set(values)) != len(values):
             msg = f"two domains share a {attribute}: {sorted(values)}"
             raise ValueError(msg)
-    built = {d.name: build_domain(d, landing_dir=landing_dir, retry_policy=retry_policy) for d in domains}
+    built = {
+        d.name: build_domain(d, landing_dir=landing_dir, retry_policy=retry_policy) for d in domains
+    }
     jobs = [b.job for b in built.values()]
     return Platform(
         domains=built,

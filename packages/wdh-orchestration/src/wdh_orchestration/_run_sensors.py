@@ -37,7 +37,9 @@ _INTERVAL_S = 5  # one cheap query per finished run; a closed row should not wai
 _log = structlog.get_logger(__name__)
 
 
-def close_audit_row(context: RunStatusSensorContext, warehouse: WarehouseResource, reason: str) -> bool:
+def close_audit_row(
+    context: RunStatusSensorContext, warehouse: WarehouseResource, reason: str
+) -> bool:
     """Close the audit row of the run *context* reports on as ``failed`` with *reason*.
 
     Returns whether this call closed it (False: it was closed already).

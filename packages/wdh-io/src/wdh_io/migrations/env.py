@@ -30,7 +30,6 @@ scanners' entropy check.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Iterable
@@ -56,10 +55,6 @@ config = context.config
 
 if config.config_file_name is not None and config.cmd_opts is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
-    # Alembic logs a command's error and then prints it as "FAILED: ..."; one is enough.
-    logging.getLogger("alembic.util.messaging").addFilter(
-        lambda record: record.levelno < logging.ERROR
-    )
 
 target_metadata = metadata
 
