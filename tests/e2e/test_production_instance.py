@@ -4,6 +4,7 @@ on the warehouse server, and the queued run coordinator's per-domain limit."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -59,8 +60,19 @@ def production_instance(
     for name, value in dagster_database.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("DAGSTER_COMPUTE_LOG_DIR", str(tmp_path / "compute_logs"))
-    with DagsterInstance.from_config(str(home)) as instance:
-        yield instance
+    # Dagster sets the level of the managed loggers (python_logs) on the process's
+    # loggers; put them back so later tests see the logging they configure.
+    managed = [
+        logging.getLogger(n)
+        for n in ("wdh_domain", "wdh_io", "wdh_orchestration", "wdh_orchestrator")
+    ]
+    levels = [logger.level for logger in managed]
+    try:
+        with DagsterInstance.from_config(str(home)) as instance:
+            yield instance
+    finally:
+        for logger, level in zip(managed, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _dagster_sql(env: dict[str, str], sql: str) -> Any:

@@ -59,7 +59,7 @@ def test_retry_policy_of_the_default_retry_config() -> None:
 
 
 def test_the_sample_job_uses_the_default_retry_policy(tmp_path: Path) -> None:
-    [job] = build_platform([SAMPLE], landing_dir=tmp_path).jobs
+    job = build_platform([SAMPLE], landing_dir=tmp_path).domains["sample"].job
     assert job.name == "sample_pipeline_job"
     assert job.op_retry_policy == retry_policy_for(RetryConfig())
     assert job.tags == {"domain": "sample"}
