@@ -31,10 +31,12 @@ from wdh_logging import get_logger
 __all__ = [
     "arrow_error",
     "decode_error",
+    "find_unterminated_quote",
     "inspect_csv",
     "iter_csv_chunks",
     "normalize_header",
     "read_csv",
+    "unterminated_quote_error",
 ]
 
 _log = get_logger(__name__)
@@ -365,3 +367,16 @@ def _chunks(
             yield from reader
     except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
         raise _translate_pandas_error(file, encoding, exc) from exc
+
+
+def find_unterminated_quote(path: Path, encoding: str) -> ReaderError | None:
+    """The error for a quoted field never closed, or ``None`` (counting every quote)."""
+    return _unterminated_quote_error(path, encoding)
+
+
+def unterminated_quote_error(path: Path, encoding: str) -> ReaderError:
+    """The error for a file that ends inside a quoted field, naming where it opens."""
+    return _unterminated_quote_error(path, encoding) or ReaderError(
+        "unterminated quoted field: no closing quote before the end of the file",
+        path=str(path),
+    )
