@@ -25,7 +25,9 @@ The input is sample-shaped (``record_id, customer_name, email, amount,
 transaction_date, region``), Chinese and Latin names (some quoted, holding a comma),
 1 % invalid rows (a non-numeric amount, a bad date or an empty name). Without
 ``--database-url`` a throwaway database is created on 127.0.0.1:5432 (user
-``postgres``) and dropped afterwards. The last line is machine-readable:
+``postgres``) and dropped afterwards; a ``--database-url`` database is migrated to
+head and its ``sample_data`` is TRUNCATED (give it one you can throw away). The last
+line is machine-readable:
 ``e2e_vs_floor=… mem_4x_vs_1x=… dry_run_vs_load=n/a status=partial``.
 """
 
@@ -168,10 +170,14 @@ def database(url: str | None) -> Iterator[sa.Engine]:
 
 
 def reset(engine: sa.Engine) -> None:
+    """Empty sample_data and remove this benchmark's runs (other runs are left alone)."""
     with engine.begin() as conn:
         conn.exec_driver_sql("TRUNCATE sample_data")
-        conn.exec_driver_sql("DELETE FROM rejected_rows")
-        conn.exec_driver_sql("DELETE FROM pipeline_executions")
+        conn.exec_driver_sql(
+            "DELETE FROM rejected_rows WHERE execution_id IN "
+            "(SELECT execution_id FROM pipeline_executions WHERE pipeline_name = 'e2e_bench')"
+        )
+        conn.exec_driver_sql("DELETE FROM pipeline_executions WHERE pipeline_name = 'e2e_bench'")
 
 
 def psql_copy(engine: sa.Engine, valid_file: Path) -> None:
