@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import URL, create_engine, text
 
 from wdh_io.errors import ConstraintViolationError, DatabaseError, DataValidationError
+from wdh_io.loader import WarehouseLoader
 from wdh_io.quarantine import (
     RejectedRow,
     RejectionReason,
@@ -149,6 +151,37 @@ def test_rows_roll_back_with_the_callers_transaction(engine: sa.Engine) -> None:
         write_rejected_rows(conn, _row(0), execution_id=RUN, domain="sample")
     with engine.connect() as conn:
         assert count_rejected_rows(conn, RUN) == 1
+
+
+def test_rows_commit_with_a_load_or_not_at_all(engine: sa.Engine) -> None:
+    """Rejected rows written in a loader transaction share its fate."""
+    good = pd.DataFrame(
+        {
+            "record_id": [1],
+            "customer_name": ["张三"],
+            "amount": [Decimal("1.50")],
+            "transaction_date": [dt.date(2026, 1, 1)],
+        }
+    )
+    bad = good.copy()
+    bad["amount"] = [Decimal("1e20")]  # overflows numeric(18, 2)
+    with WarehouseLoader(engine) as loader:
+
+        def quarantine_then_fail_to_load() -> None:
+            with loader.transaction() as tx:
+                write_rejected_rows(tx.connection, _row(0), execution_id=RUN, domain="sample")
+                tx.load_dataframe(bad, "sample_data")
+
+        with pytest.raises(DatabaseError, match="sample_data"):
+            quarantine_then_fail_to_load()
+        with engine.connect() as conn:
+            assert count_rejected_rows(conn, RUN) == 0
+        with loader.transaction() as tx:
+            tx.load_dataframe(good, "sample_data")
+            write_rejected_rows(tx.connection, _row(1), execution_id=RUN, domain="sample")
+    with engine.connect() as conn:
+        assert [s.input_row for s in list_rejected_rows(conn, RUN)] == [1]
+        assert conn.execute(text("SELECT record_id FROM sample_data")).scalars().all() == [1]
 
 
 def test_a_generator_of_many_rows_is_written_in_blocks(engine: sa.Engine) -> None:
