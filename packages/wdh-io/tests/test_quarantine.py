@@ -164,7 +164,7 @@ def test_rows_commit_with_a_load_or_not_at_all(engine: sa.Engine) -> None:
         }
     )
     bad = good.copy()
-    bad["amount"] = [Decimal("1e20")]  # overflows numeric(18, 2)
+    bad["amount"] = pd.Series([Decimal("1e20")], dtype=object)  # overflows numeric(18, 2)
     with WarehouseLoader(engine) as loader:
 
         def quarantine_then_fail_to_load() -> None:
