@@ -172,7 +172,6 @@ class _Blocks:
             self.error = exc
             raise
 
-    readline = read
 
 
 def _copy_blocks(
