@@ -173,7 +173,6 @@ class _Blocks:
             raise
 
 
-
 def _copy_blocks(
     prepared: Iterator[tuple[int, int | None, RejectedRow, str]],
     head: tuple[str, str, str | None],
