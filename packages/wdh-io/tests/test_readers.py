@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -453,3 +454,20 @@ def test_stream_memory_stays_flat_as_the_file_grows(tmp_path: Path) -> None:
     assert streamed[large][1] <= 1.5 * streamed[small][1], streamed
     whole = {f: _peak_memory("whole", f, warm)[1] for f in (small, large)}
     assert whole[large] > 1.5 * whole[small], whole
+
+
+def test_read_ahead_gives_the_same_chunks_and_stops_when_left(tmp_path: Path) -> None:
+    path = _sample_csv(tmp_path / "s.csv", 3_000)
+    ahead = list(stream_csv(path, block_size=8 << 10, read_ahead=2))
+    inline = list(stream_csv(path, block_size=8 << 10, read_ahead=0))
+    assert len(ahead) == len(inline) > 3
+    for a, b in zip(ahead, inline, strict=True):
+        pd.testing.assert_frame_equal(a.frame, b.frame)
+        assert a.lines.tolist() == b.lines.tolist()
+    stream = stream_csv(path, block_size=8 << 10)
+    next(stream)
+    assert any(t.name == "wdh-read-ahead" for t in threading.enumerate())
+    stream.close()  # what leaving a for loop early does
+    assert not any(t.name == "wdh-read-ahead" for t in threading.enumerate())
+    with pytest.raises(ValueError, match="read_ahead must not be negative"):
+        stream_csv(path, read_ahead=-1)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -50,6 +50,7 @@ from wdh_io.readers._lines import (
     UnterminatedQuote,
     fast_path_applies,
 )
+from wdh_io.readers._prefetch import prefetched
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "CsvChunk", "stream_csv"]
 
@@ -91,8 +92,11 @@ def stream_csv(
     encoding: str | None = None,
     sep: str = ",",
     block_size: int = DEFAULT_BLOCK_SIZE,
-) -> Iterator[CsvChunk]:
+    read_ahead: int = 1,
+) -> Generator[CsvChunk]:
     """Read a CSV file as a stream of :class:`CsvChunk`, in constant memory.
+
+    Close the generator (or leave a ``for`` loop over it) to stop reading early.
 
     The file and its header are checked when this is called (missing or empty file,
     encoding, blank or duplicate header names); the records as the chunks are read.
@@ -103,6 +107,9 @@ def stream_csv(
         sep: the field delimiter.
         block_size: bytes parsed per chunk (at least 1 KiB; a record longer than a
             block is an error, as in pyarrow).
+        read_ahead: chunks read ahead by a background thread while the caller works on
+            the current one (``0``: none, everything in the caller's thread). Memory
+            grows by that many chunks.
 
     Raises:
         ReaderError: as :func:`~wdh_io.readers.read_csv`; from the iterator, for the
@@ -110,8 +117,11 @@ def stream_csv(
     """
     if block_size < _MIN_BLOCK_SIZE:
         raise ValueError(f"block_size must be at least {_MIN_BLOCK_SIZE} bytes, got {block_size}")
+    if read_ahead < 0:
+        raise ValueError(f"read_ahead must not be negative, got {read_ahead}")
     file, chosen, raw, names = inspect_csv(path, encoding, sep)
-    return _stream(_Plan(file, chosen, sep, raw, names, block_size))
+    chunks = _stream(_Plan(file, chosen, sep, raw, names, block_size))
+    return prefetched(chunks, read_ahead) if read_ahead else chunks
 
 
 def _arrow_encoding(encoding: str) -> str:
@@ -157,7 +167,7 @@ class _Plan:
         return CsvChunk(frame=frame, lines=starts, start=position)
 
 
-def _stream(plan: _Plan) -> Iterator[CsvChunk]:
+def _stream(plan: _Plan) -> Generator[CsvChunk]:
     """Chunks of *plan*'s file; reader errors translated as :func:`read_csv` does."""
     try:
         if fast_path_applies(plan.encoding, plan.sep):
