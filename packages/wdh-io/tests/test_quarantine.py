@@ -365,3 +365,19 @@ def test_reasons_need_a_row_that_is_still_rejected(engine: sa.Engine) -> None:
             update_reasons(conn, execution_id=RUN, reasons=reasons)
     with engine.begin() as conn:
         assert update_reasons(conn, execution_id=RUN, reasons={}) == 0
+
+
+def test_raw_values_written_by_hand_in_another_shape_fail_clearly(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO rejected_rows (execution_id, domain, input_row, error_code, "
+                """message, raw_values) VALUES (:run, 'd', 4, 'E', 'm', '{"a": {"b": 1}}')"""
+            ),
+            {"run": RUN},
+        )
+    with engine.connect() as conn:
+        with pytest.raises(DataValidationError, match=r"not in the quarantine's encoding.*row: 4"):
+            list_rejected_rows(conn, RUN)
+        with pytest.raises(DataValidationError, match="not in the quarantine's encoding"):
+            unresolved_rows(conn, RUN)

@@ -345,6 +345,20 @@ def count_rejected_rows(
         ) from exc
 
 
+def _decoded(row: sa.Row[Any]) -> dict[str, Any]:
+    """The row's raw values, decoded; a value written by hand in another shape fails."""
+    try:
+        return decode_raw_values(row.raw_values)
+    except (ValueError, TypeError) as exc:
+        raise DataValidationError(
+            f"raw values of rejected row {row.rejected_row_id} are not in the quarantine's "
+            f"encoding: {exc}",
+            table=_TABLE,
+            column="raw_values",
+            row=row.input_row,
+        ) from None
+
+
 def _stored(row: sa.Row[Any]) -> StoredRejectedRow:
     return StoredRejectedRow(
         rejected_row_id=row.rejected_row_id,
@@ -354,7 +368,7 @@ def _stored(row: sa.Row[Any]) -> StoredRejectedRow:
         input_row=row.input_row,
         file_line=row.file_line,
         reason=RejectionReason(field=row.field, error_code=row.error_code, message=row.message),
-        raw_values=decode_raw_values(row.raw_values),
+        raw_values=_decoded(row),
         rejected_at=row.rejected_at,
         resolved_by_execution_id=row.resolved_by_execution_id,
         resolved_at=row.resolved_at,
@@ -417,7 +431,7 @@ def unresolved_rows(connection: Connection, execution_id: str) -> list[ReplayRow
                 file_line=first.file_line,
                 source_file=first.source_file,
                 domain=first.domain,
-                raw_values=decode_raw_values(first.raw_values),
+                raw_values=_decoded(first),
                 reasons=tuple(
                     RejectionReason(field=e.field, error_code=e.error_code, message=e.message)
                     for e in errors
