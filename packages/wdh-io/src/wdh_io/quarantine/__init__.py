@@ -4,7 +4,8 @@ A run writes the rows it rejected (one per error, with the row's raw values) on 
 connection of the load's transaction, so the valid rows and the rejected ones commit
 together or neither does. A replay reads a run's unresolved rows, re-validates them,
 marks those that now pass resolved by the replaying run and gives the others their new
-reasons; a second replay with the same verdicts changes nothing.
+reasons; a second replay with the same verdicts changes nothing. A
+:class:`RejectionBudget` judges the rejected fraction of the whole input before COMMIT.
 
 How raw values are kept exactly in ``jsonb`` (NaN, ``Decimal``, dates, bytes, NUL in
 text) is described in :func:`encode_raw_values`'s module.
@@ -17,6 +18,7 @@ Example::
                             source_file=str(path))
 """
 
+from wdh_io.quarantine._budget import ErrorBudgetExceededError, RejectionBudget
 from wdh_io.quarantine._model import RejectedRow, RejectionReason, ReplayRow, StoredRejectedRow
 from wdh_io.quarantine._store import (
     WriteMethod,
@@ -35,7 +37,9 @@ from wdh_io.quarantine._values import (
 )
 
 __all__ = [
+    "ErrorBudgetExceededError",
     "RejectedRow",
+    "RejectionBudget",
     "RejectionReason",
     "ReplayRow",
     "StoredRejectedRow",
