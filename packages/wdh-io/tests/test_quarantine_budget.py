@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +146,60 @@ def test_a_budget_exceeded_in_the_last_chunk_rolls_back_every_chunk(
     budget = _streamed_load(engine, path, threshold=0.03)  # within budget: both commit
     assert (budget.rows, budget.rejected) == (2000, 50)
     assert _stored(engine) == (1950, 50)
+
+
+_KILLED_LOAD = """
+import os, sys, time
+from pathlib import Path
+import sqlalchemy as sa
+from test_quarantine_budget import RUN, _validate
+from wdh_io.loader import WarehouseLoader
+from wdh_io.quarantine import write_rejected_rows
+from wdh_io.readers import stream_csv
+
+engine = sa.create_engine(os.environ["WDH_TEST_URL"])
+with WarehouseLoader(engine) as loader, loader.transaction() as tx:
+    for number, chunk in enumerate(stream_csv(Path(sys.argv[1]), block_size=4096)):
+        valid, rejected = _validate(chunk)
+        tx.load_dataframe(valid, "sample_data")
+        write_rejected_rows(tx.connection, rejected, execution_id=RUN, domain="sample")
+        if number == 3:
+            print("loaded", flush=True)
+            time.sleep(600)  # killed here, in the middle of the stream
+"""
+
+
+@pytest.mark.integration
+def test_a_kill_in_the_middle_of_a_streamed_load_leaves_nothing(
+    engine: sa.Engine, migrated_database_url: URL, tmp_path: Path
+) -> None:
+    path = _file(tmp_path, rows=2000, bad_from=2000)
+    lines = path.read_text().splitlines(keepends=True)
+    lines[1::10] = [line.replace(".50,", "x,") for line in lines[1::10]]  # every 10th rejected
+    path.write_text("".join(lines))
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_LOAD, str(path)],
+        cwd=Path(__file__).parent,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={
+            **os.environ,
+            "LOG_LEVEL": "WARNING",
+            "WDH_TEST_URL": migrated_database_url.render_as_string(hide_password=False),
+        },
+    )
+    try:
+        assert child.stdout is not None
+        assert "loaded" in (line.strip() for line in child.stdout)  # skips the log lines
+        with engine.connect() as conn:  # four chunks are in, uncommitted
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state = 'idle in transaction' AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        assert waiting == 1
+    finally:
+        child.kill()  # SIGKILL: no rollback, no clean-up in the child
+        child.wait()
+    assert _stored(engine) == (0, 0)
