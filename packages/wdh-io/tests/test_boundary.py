@@ -3,6 +3,7 @@ permanent connection errors, pool exhaustion; every escaping error is a ``WdhIoE
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import pandas as pd
@@ -47,39 +48,40 @@ def frame(*ids: int) -> pd.DataFrame:
 
 def test_a_swallowed_statement_failure_makes_the_exit_raise(engine: sa.Engine) -> None:
     loader = WarehouseLoader(engine, retry=NO_RETRY)
-    with pytest.raises(DatabaseError, match="failed and its error was caught"):  # noqa: PT012
-        with loader.transaction() as tx:
-            tx.load_dataframe(frame(1, 2), "t")
-            try:
-                tx.connection.exec_driver_sql("INSERT INTO t VALUES (1, 'dup')")
-            except sa.exc.IntegrityError:
-                pass  # swallowed: COMMIT would silently have been a ROLLBACK
+    with (  # noqa: PT012 - the block is what is under test
+        pytest.raises(DatabaseError, match="failed and its error was caught"),
+        loader.transaction() as tx,
+    ):
+        tx.load_dataframe(frame(1, 2), "t")
+        # swallowed: COMMIT would silently have been a ROLLBACK
+        with contextlib.suppress(sa.exc.IntegrityError):
+            tx.connection.exec_driver_sql("INSERT INTO t VALUES (1, 'dup')")
     assert count(engine) == 0
 
 
 def test_any_failed_load_in_the_block_rolls_back_even_when_caught(engine: sa.Engine) -> None:
     loader = WarehouseLoader(engine, retry=NO_RETRY)
-    with pytest.raises(DatabaseError, match="a load in it failed"):  # noqa: PT012
-        with loader.transaction() as tx:
-            tx.load_dataframe(frame(1), "t")
-            try:  # not a DatabaseError: a bad argument
-                tx.load_dataframe(frame(2), "t", upsert_keys=[])
-            except ValueError:
-                pass
+    with (  # noqa: PT012 - the block is what is under test
+        pytest.raises(DatabaseError, match="a load in it failed"),
+        loader.transaction() as tx,
+    ):
+        tx.load_dataframe(frame(1), "t")
+        with contextlib.suppress(ValueError):  # not a DatabaseError: a bad argument
+            tx.load_dataframe(frame(2), "t", upsert_keys=[])
     assert count(engine) == 0
 
 
 def test_an_audit_failure_swallowed_in_the_block_rolls_back(engine: sa.Engine) -> None:
     loader = WarehouseLoader(engine, retry=NO_RETRY)
-    with pytest.raises(DatabaseError, match="failed and its error was caught"):  # noqa: PT012
-        with loader.transaction() as tx:
-            tx.load_dataframe(frame(1), "t")
-            try:  # no audit tables in this database
-                AuditRecorder(engine).start_run(
-                    execution_id="e", pipeline_name="p", connection=tx.connection
-                )
-            except DatabaseError:
-                pass
+    with (  # noqa: PT012 - the block is what is under test
+        pytest.raises(DatabaseError, match="failed and its error was caught"),
+        loader.transaction() as tx,
+    ):
+        tx.load_dataframe(frame(1), "t")
+        with contextlib.suppress(DatabaseError):  # no audit tables in this database
+            AuditRecorder(engine).start_run(
+                execution_id="e", pipeline_name="p", connection=tx.connection
+            )
     assert count(engine) == 0
 
 
@@ -173,9 +175,12 @@ def test_pool_exhaustion_is_logged_and_a_wdh_error(database_url: sa.URL) -> None
         conn.exec_driver_sql("CREATE TABLE t (id integer PRIMARY KEY, v text)")
     loader = WarehouseLoader(engine, retry=NO_RETRY)
     try:
-        with engine.connect(), capture_logs() as logs:  # the only pooled connection
-            with pytest.raises(TransientDatabaseError, match="pool exhausted"):
-                loader.load_dataframe(frame(1), "t")
+        with (
+            engine.connect(),  # the only pooled connection
+            capture_logs() as logs,
+            pytest.raises(TransientDatabaseError, match="pool exhausted"),
+        ):
+            loader.load_dataframe(frame(1), "t")
     finally:
         engine.dispose()
     assert any(entry["event"] == "database.pool.exhausted" for entry in logs)

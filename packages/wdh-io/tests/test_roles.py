@@ -107,9 +107,11 @@ def test_rerunning_without_delete_revokes_it_now_and_for_future_tables(
         finally:
             admin.dispose()
         for table in ("sample_data", "later"):
-            with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
-                with engine.begin() as conn:
-                    conn.execute(text(f"DELETE FROM {table}"))
+            with (
+                pytest.raises(sa.exc.ProgrammingError, match="permission denied"),
+                engine.begin() as conn,
+            ):
+                conn.execute(text(f"DELETE FROM {table}"))
     finally:
         engine.dispose()
 
