@@ -40,9 +40,10 @@ from wdh_io.database._engine import create_engine
 from wdh_io.errors import DatabaseError, TransientDatabaseError, WdhIoError
 from wdh_io.loader._copy import copy_append, copy_upsert, supports_copy
 from wdh_io.loader._generic import generic_append, generic_upsert, supports_upsert
-from wdh_io.loader._projection import Catalog, project
+from wdh_io.loader._projection import Catalog, TableInfo, project
 from wdh_io.loader._result import LoadMethod, LoadResult
-from wdh_io.loader._values import prepare_frame
+from wdh_io.loader._session import utc_session
+from wdh_io.loader._values import ColumnSpec, prepare_frame
 from wdh_logging import get_logger
 
 __all__ = ["LoadTransaction", "WarehouseLoader"]
@@ -423,33 +424,9 @@ class WarehouseLoader:
                 "batch_size": self._batch_size,  # locates COPY errors by line
             }
             try:
-                if self._method == "copy":
-                    if keys:
-                        inserted, updated = copy_upsert(
-                            connection, info, specs, prepared, keys, error_context=context
-                        )
-                    else:
-                        inserted = copy_append(
-                            connection, info, specs, prepared, error_context=context
-                        )
-                elif keys:
-                    inserted, updated = generic_upsert(
-                        connection,
-                        info,
-                        specs,
-                        prepared,
-                        keys,
-                        batch_size=self._batch_size,
-                        error_context=context,
-                    )
-                else:
-                    inserted = generic_append(
-                        connection,
-                        info,
-                        specs,
-                        prepared,
-                        batch_size=self._batch_size,
-                        error_context=context,
+                with utc_session(connection, specs, context):
+                    inserted, updated = self._write(
+                        connection, info, specs, prepared, keys=keys, context=context
                     )
             except (sa.exc.SQLAlchemyError, psycopg2.Error) as exc:  # not translated yet
                 raise translate(exc, dialect=connection.dialect, **context) from exc
@@ -463,6 +440,41 @@ class WarehouseLoader:
             method=self._method,
             batches=math.ceil(rows / self._batch_size),
         )
+
+    def _write(
+        self,
+        connection: Connection,
+        info: TableInfo,
+        specs: tuple[ColumnSpec, ...],
+        prepared: pd.DataFrame,
+        *,
+        keys: tuple[str, ...],
+        context: dict[str, Any],
+    ) -> tuple[int, int]:
+        """Write the prepared rows by this loader's path; return (inserted, updated)."""
+        if self._method == "copy":
+            if keys:
+                return copy_upsert(connection, info, specs, prepared, keys, error_context=context)
+            return copy_append(connection, info, specs, prepared, error_context=context), 0
+        if keys:
+            return generic_upsert(
+                connection,
+                info,
+                specs,
+                prepared,
+                keys,
+                batch_size=self._batch_size,
+                error_context=context,
+            )
+        inserted = generic_append(
+            connection,
+            info,
+            specs,
+            prepared,
+            batch_size=self._batch_size,
+            error_context=context,
+        )
+        return inserted, 0
 
     def _log_success(self, log: BoundLogger, result: LoadResult) -> None:
         log.info(
