@@ -184,7 +184,9 @@ def _is_text_dtype(series: pd.Series) -> bool:
 
 
 def _object_positions(series: pd.Series, predicate: Any) -> np.ndarray[Any, Any]:
-    flags = np.fromiter((predicate(v) for v in series.array), dtype=bool, count=len(series))
+    flags = np.fromiter(
+        (predicate(v) for v in series.to_numpy(dtype=object)), dtype=bool, count=len(series)
+    )
     return np.flatnonzero(flags)
 
 
@@ -201,16 +203,14 @@ def _has_nul(value: object) -> bool:
 
 
 #: ``infer_dtype`` results whose object columns become Arrow columns in one C-level pass.
-_ARROW_INFERRED = {"string": pa.large_string(), "date": pa.date32(), "decimal": None}
+_ARROW_INFERRED = {"string": pa.large_string(), "date": pa.date32()}
 
 
 def _arrowize(series: pd.Series) -> pd.Series:
-    """An object column of one plain type (str, ``date``, ``Decimal``) as an Arrow column.
+    """An object column of one plain type (``str``, ``date``) as an Arrow column.
 
     The checks then run column-wise (pyarrow compute) and COPY reuses the Arrow data
     instead of converting cell by cell; the generic path reads the same values back.
-    ``Decimal('NaN')`` becomes NULL (as NaN does everywhere); an infinite ``Decimal`` or
-    one Arrow cannot hold keeps the column as it is, for the cell-wise checks.
     """
     if series.dtype != object:
         return series
@@ -223,6 +223,48 @@ def _arrowize(series: pd.Series) -> pd.Series:
         return series
     return pd.Series(
         pd.arrays.ArrowExtensionArray(array), index=series.index, name=series.name, copy=False
+    )
+
+
+def _decimal_text(series: pd.Series, spec: ColumnSpec, where: _Where) -> pd.Series | None:
+    """An object column of ``Decimal`` values for a numeric column, as their text.
+
+    ``str(Decimal)`` is exact and is what PostgreSQL parses (on both paths), and one
+    ``str`` per cell is several times cheaper than Arrow's ``Decimal`` conversion. The
+    checks then run on the text column-wise: ``NaN`` becomes NULL, infinity is refused,
+    and the magnitude is checked on a float image of the column (only values within
+    rounding distance of the limit are checked exactly). ``None`` when the column holds
+    anything but ``Decimal`` values and NULLs.
+    """
+    if series.dtype != object or pd.api.types.infer_dtype(series, skipna=True) != "decimal":
+        return None
+    # Every non-NULL cell is a Decimal; NULLs (None, NaN, Decimal NaN: pandas' isna)
+    # are masked after one map(str), the cheapest per-cell step there is.
+    texts = pa.array(
+        list(map(str, series.to_numpy(dtype=object))),
+        type=pa.large_string(),
+        mask=series.isna().to_numpy(dtype=bool),
+    )
+    infinite = pc.ends_with(texts, "Infinity")
+    bad = _positions(infinite)
+    if len(bad):
+        where.fail("infinity cannot be stored", column=spec.name, positions=bad)
+    not_a_number = pc.ends_with(texts, "NaN")  # sNaN (isna misses it): NULL, as NaN is
+    if pc.any(not_a_number).as_py():
+        texts = pc.if_else(not_a_number, pa.scalar(None, pa.large_string()), texts)
+    limit = spec.numeric_limit
+    if limit is not None:
+        magnitude = pc.abs(pc.cast(texts, pa.float64()))
+        near = _positions(pc.greater_equal(magnitude, float(limit) * (1 - 1e-9)))
+        exact = [int(p) for p in near if abs(decimal.Decimal(texts[int(p)].as_py())) >= limit]
+        if exact:
+            where.fail(
+                f"numeric value too large for the column (must be below {limit} in magnitude)",
+                column=spec.name,
+                positions=np.array(exact),
+            )
+    return pd.Series(
+        pd.arrays.ArrowExtensionArray(texts), index=series.index, name=series.name, copy=False
     )
 
 
@@ -293,7 +335,7 @@ def _whole_objects(series: pd.Series, spec: ColumnSpec, where: _Where) -> pd.Ser
     return pd.Series(
         [
             int(v) if isinstance(v, float | np.floating | decimal.Decimal) and not is_null(v) else v
-            for v in series.array
+            for v in series.to_numpy(dtype=object)
         ],
         index=series.index,
         dtype=object,
@@ -398,7 +440,7 @@ def _normalise_object_timestamps(series: pd.Series, spec: ColumnSpec) -> pd.Seri
     """
     if pd.api.types.infer_dtype(series, skipna=True) in ("date", "string", "empty"):
         return series  # no datetime objects (checked in C, not cell by cell)
-    values = series.array
+    values = series.to_numpy(dtype=object)
     if not any(isinstance(value, dt.datetime) for value in values):
         return series
     normalised = [_normalise_object_moment(value, spec.kind) for value in values]
@@ -485,7 +527,12 @@ def prepare_frame(
             series = series.astype(series.cat.categories.dtype)
         if spec.kind in TEXT_FORM_KINDS:
             series = _to_text_form(series, spec, where)
-        elif spec.kind in (ColumnKind.TEXT, ColumnKind.NUMERIC, ColumnKind.DATE):
+        elif spec.kind is ColumnKind.NUMERIC:
+            as_text = _decimal_text(series, spec, where)
+            if as_text is not None:  # checked already
+                changed[spec.name] = as_text
+                continue
+        elif spec.kind in (ColumnKind.TEXT, ColumnKind.DATE):
             series = _arrowize(series)
         _check_common(series, spec.name, where)
         series = _without_negative_zero(series)
