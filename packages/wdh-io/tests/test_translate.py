@@ -105,7 +105,10 @@ def test_secrets_are_masked_by_redaction_and_by_exact_password() -> None:
     url = sa.make_url(f"postgresql+psycopg2://bob:{PLANTED}@db/x")
     assert secrets_of(url) == (PLANTED,)
     assert secrets_of(sa.make_url("postgresql+psycopg2://bob@db/x")) == ()
-    bare = f'FATAL: password authentication failed, tried "{PLANTED}"'
+    in_query = sa.make_url(f"postgresql+psycopg2://bob@db/x?password={PLANTED}")
+    assert secrets_of(in_query) == (PLANTED,)
+    # in a password position (masked by structure, not by searching the text)
+    bare = f"FATAL: password authentication failed, password: {PLANTED}"
     assert PLANTED not in scrub(bare, secrets_of(url))
     assert PLANTED not in scrub(f"postgresql://bob:{PLANTED}@db/x")  # redact_text alone
     assert PLANTED not in scrub(f"password={PLANTED}")

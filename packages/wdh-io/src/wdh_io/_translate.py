@@ -28,12 +28,11 @@ SQLSTATEs are named with :mod:`psycopg2.errorcodes`.
 The message is ``"<action>: <the server's primary message>"``. PostgreSQL's ``DETAIL``
 (``Key (id)=(42) already exists``, ``Failing row contains (…)``) and SQLAlchemy's
 rendering of the statement and its parameters are left out, so no row value gets in.
-Secrets are masked twice, in this order (:func:`scrub`): first every exact secret given
-(the engine URL's password, which may appear bare in a driver message), then
-:func:`wdh_logging.redact_text` (URL passwords, ``password=…`` pairs). Exact secrets go
-first because the pattern-based redaction can cut a password in two (an unquoted
-``password=a b c`` is masked up to the space), leaving a fragment that no longer
-matches the exact secret.
+Secrets are masked by structure (:func:`scrub`): the engine URL's exact password where
+it stands as a password (``user:…@``, ``password=…``), then
+:func:`wdh_logging.redact_text` (URL passwords, ``password=…`` pairs); never every
+occurrence of the password's text, which would garble messages that merely contain
+the same word (a host or port) and reveal the password by doing so.
 
 For COPY errors the row and column come from the ``CONTEXT`` line
 (``COPY t, line 5, column c: …``); the quoted value is dropped.
@@ -121,21 +120,31 @@ _MASK = "***"
 
 
 def secrets_of(url: URL | None) -> tuple[str, ...]:
-    """The exact secrets of *url* to mask in messages: its password, if any."""
-    password = url.password if url is not None else None
-    return (str(password),) if password else ()
+    """The exact secrets of *url* to mask in messages: its password and a ``?password=``
+    query parameter, if any."""
+    if url is None:
+        return ()
+    query = url.query.get("password")
+    found = [url.password, *(query if isinstance(query, tuple) else (query,))]
+    return tuple(str(secret) for secret in found if secret)
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """*text* with every exact secret masked, then :func:`wdh_logging.redact_text` applied.
+    """*text* with passwords masked where they stand as passwords, never elsewhere.
 
-    Exact secrets first: the pattern-based redaction can split a password (it masks an
-    unquoted ``password=`` value up to the first space) and leave a fragment the exact
-    match would no longer find.
+    Masking is by structure, not by search-and-replace: each exact secret given (the
+    engine URL's password) is masked only in a password position — a URL's
+    ``user:<secret>@`` or a ``password=<secret>`` / ``password: <secret>`` pair, the
+    whole secret even when it holds spaces — and then :func:`wdh_logging.redact_text`
+    masks the same positions generically. The same text elsewhere is left alone: a
+    password ``postgres`` does not turn ``could not translate host name "postgres"``
+    into ``"***"`` (which would garble the message and reveal the password too).
     """
     for secret in secrets:
         if secret:
-            text = text.replace(secret, _MASK)
+            escaped = re.escape(secret)
+            text = re.sub(rf"(?<=:){escaped}(?=@)", _MASK, text)
+            text = re.sub(rf"(?i)(\bpassword\s*[=:]\s*['\"]?){escaped}", rf"\g<1>{_MASK}", text)
     return redact_text(text)
 
 

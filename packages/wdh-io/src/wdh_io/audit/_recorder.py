@@ -23,6 +23,7 @@ from sqlalchemy.types import BigInteger
 
 from wdh_io._boundary import DEFAULT_TIMEOUTS, Timeouts, transaction_scope
 from wdh_io._translate import secrets_of
+from wdh_io.database._url import mask_url
 from wdh_io.errors import DatabaseError, DataValidationError
 from wdh_io.schema import ExecutionStatus, data_quality_metrics, pipeline_executions
 from wdh_logging import get_logger, redact_text
@@ -96,7 +97,7 @@ class AuditRecorder:
         self._timeouts = Timeouts(lock_ms=lock_timeout_ms, statement_ms=statement_timeout_ms)
 
     def __repr__(self) -> str:
-        return f"AuditRecorder(engine={self._engine!r})"
+        return f"AuditRecorder(url={mask_url(self._engine.url)!r})"
 
     def _execute(
         self, statement: Executable, connection: Connection | None, *, action: str, table: str

@@ -37,6 +37,7 @@ from wdh_domain.pipelines import RetryConfig, execute_with_retry
 from wdh_io._boundary import DEFAULT_TIMEOUTS, Timeouts, transaction_scope
 from wdh_io._translate import secrets_of, translate
 from wdh_io.database._engine import create_engine
+from wdh_io.database._url import mask_url
 from wdh_io.errors import DatabaseError, TransientDatabaseError, WdhIoError
 from wdh_io.loader._copy import copy_append, copy_upsert, supports_copy
 from wdh_io.loader._generic import generic_append, generic_upsert, supports_upsert
@@ -190,7 +191,7 @@ class WarehouseLoader:
 
     def __repr__(self) -> str:
         return (
-            f"WarehouseLoader(url={self._engine.url!r}, method={self._method!r}, "
+            f"WarehouseLoader(url={mask_url(self._engine.url)!r}, method={self._method!r}, "
             f"batch_size={self._batch_size})"
         )
 
