@@ -86,7 +86,7 @@ def test_one_sqlstate_table(pgcode: str, expected: type[DatabaseError]) -> None:
 
 def test_a_wrong_password_says_what_to_check() -> None:
     message = 'connection to server at "db" failed: FATAL:  password authentication failed'
-    error = translate(_wrapped(None, message), action="load failed")
+    error = translate(_wrapped(None, message, sa.exc.OperationalError), action="load failed")
     assert type(error) is DatabaseAccessError
     assert "check the user and password in DATABASE_URL" in str(error)
 
