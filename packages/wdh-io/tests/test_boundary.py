@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -195,3 +196,31 @@ def test_a_json_value_that_cannot_be_serialised_is_a_data_error(engine: sa.Engin
         with pytest.raises(DataValidationError) as caught:
             loader.load_dataframe(bad, "j")
         assert (caught.value.column, caught.value.row) == ("doc", 1)
+
+
+def test_a_failure_rolled_back_to_a_savepoint_still_commits(engine: sa.Engine) -> None:
+    loader = WarehouseLoader(engine, retry=NO_RETRY)
+    with loader.transaction() as tx:
+        tx.load_dataframe(frame(1), "t")
+        savepoint = tx.connection.begin_nested()
+        with contextlib.suppress(sa.exc.IntegrityError):
+            tx.connection.exec_driver_sql("INSERT INTO t VALUES (1, 'dup')")
+        savepoint.rollback()  # handled properly: the transaction is usable again
+    assert count(engine) == 1
+
+
+def test_a_swallowed_failure_on_sqlite_makes_the_exit_raise(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id integer PRIMARY KEY, v text)")
+    loader = WarehouseLoader(engine, retry=NO_RETRY)
+    with (  # noqa: PT012 - the block is what is under test
+        pytest.raises(DatabaseError, match="failed and its error was caught"),
+        loader.transaction() as tx,
+    ):
+        tx.load_dataframe(frame(1, 2), "t")
+        with contextlib.suppress(sa.exc.IntegrityError):
+            tx.connection.exec_driver_sql("INSERT INTO t VALUES (1, 'dup')")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 0
+    engine.dispose()

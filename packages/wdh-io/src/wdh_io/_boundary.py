@@ -87,14 +87,18 @@ def _watch(engine: Engine) -> None:
 
 
 def _swallowed_failure(connection: Connection) -> bool:
-    """Whether a statement failed in the current transaction although nothing was raised."""
-    if connection.info.get(_FAILED):
-        return True
+    """Whether a statement failed in the current transaction although nothing was raised.
+
+    On PostgreSQL the driver's transaction status says it exactly (``INERROR``: COMMIT
+    would roll back), and it also sees failures SQLAlchemy never saw (a raw cursor on
+    ``tx.connection``); a failure rolled back to a savepoint is correctly not one. Other
+    databases keep a transaction usable after a failed statement, so there a failed
+    statement noted by the ``handle_error`` listener counts.
+    """
     raw: Any = connection.connection.driver_connection
     if isinstance(raw, pg_extensions.connection):
-        # Catches failures SQLAlchemy never saw too (a raw cursor on tx.connection).
         return bool(raw.get_transaction_status() == pg_extensions.TRANSACTION_STATUS_INERROR)
-    return False
+    return bool(connection.info.get(_FAILED))
 
 
 def _set_timeouts(connection: Connection, timeouts: Timeouts) -> None:
