@@ -116,7 +116,7 @@ def test_a_statement_timeout_is_not_retried(engine: sa.Engine) -> None:
     for method in ("copy", "generic"):
         loader = WarehouseLoader(
             engine,
-            method=method,  # type: ignore[arg-type]
+            method=method,
             retry=RetryConfig(max_attempts=3, backoff_ms=0),
             sleep=slept.append,
             statement_timeout_ms=50,
@@ -141,18 +141,21 @@ def test_timeouts_are_transaction_local(engine: sa.Engine) -> None:
 
 
 @pytest.mark.parametrize(
-    ("change", "advice"),
-    [
-        ({"database": "wdh_no_such_db"}, "database name"),
-        ({"username": "wdh_no_such_role"}, "user name"),
-    ],
+    ("field", "advice"),
+    [("database", "database name"), ("username", "user name")],
 )
 def test_permanent_connection_errors_are_not_retried(
-    database_url: sa.URL, change: dict[str, str], advice: str
+    database_url: sa.URL, field: str, advice: str
 ) -> None:
     slept: list[float] = []
+    url = database_url.set(password=SECRET)
+    url = (
+        url.set(database="wdh_no_such_db")
+        if field == "database"
+        else url.set(username="wdh_nobody")
+    )
     loader = WarehouseLoader(
-        database_url.set(password=SECRET, **change),
+        url,
         retry=RetryConfig(max_attempts=3, backoff_ms=0),
         sleep=slept.append,
     )
@@ -191,7 +194,7 @@ def test_a_json_value_that_cannot_be_serialised_is_a_data_error(engine: sa.Engin
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE j (id integer PRIMARY KEY, doc jsonb)")
     for method in ("copy", "generic"):
-        loader = WarehouseLoader(engine, method=method, retry=NO_RETRY)  # type: ignore[arg-type]
+        loader = WarehouseLoader(engine, method=method, retry=NO_RETRY)
         bad = pd.DataFrame({"id": [1, 2], "doc": [{"a": 1}, {"at": pd.Timestamp("2026-01-01")}]})
         with pytest.raises(DataValidationError) as caught:
             loader.load_dataframe(bad, "j")

@@ -37,7 +37,8 @@ AWARE = dt.datetime(2024, 3, 10, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=8
 
 
 def _col(values: list[Any], dtype: Any = object) -> pd.Series:
-    return pd.Series(values, dtype=dtype)
+    series: pd.Series = pd.Series(values, dtype=dtype)
+    return series
 
 
 #: PostgreSQL type → a column of four values (the last usually NULL) of what a frame
@@ -74,7 +75,7 @@ MATRIX: dict[str, tuple[str, pd.Series]] = {
         "timestamptz",
         pd.Series(
             pd.to_datetime(
-                ["2024-01-01T08:00:00+08:00", None, "2024-07-01T00:00Z", "1999-12-31T23:00Z"],
+                _col(["2024-01-01T08:00:00+08:00", None, "2024-07-01T00:00Z", "1999-12-31T23:00Z"]),
                 utc=True,
                 format="ISO8601",
             )
