@@ -226,6 +226,9 @@ def _arrowize(series: pd.Series) -> pd.Series:
     )
 
 
+_NULL_TEXTS = pa.array(["None", "nan", "<NA>", "NaT"], type=pa.large_string())
+
+
 def _decimal_text(series: pd.Series, spec: ColumnSpec, where: _Where) -> pd.Series | None:
     """An object column of ``Decimal`` values for a numeric column, as their text.
 
@@ -238,20 +241,17 @@ def _decimal_text(series: pd.Series, spec: ColumnSpec, where: _Where) -> pd.Seri
     """
     if series.dtype != object or pd.api.types.infer_dtype(series, skipna=True) != "decimal":
         return None
-    # Every non-NULL cell is a Decimal; NULLs (None, NaN, Decimal NaN: pandas' isna)
-    # are masked after one map(str), the cheapest per-cell step there is.
-    texts = pa.array(
-        list(map(str, series.to_numpy(dtype=object))),
-        type=pa.large_string(),
-        mask=series.isna().to_numpy(dtype=bool),
-    )
+    # Every non-NULL cell is a Decimal: one map(str), the cheapest per-cell step there
+    # is; NULLs (None, NaN, pd.NA, NaT) and Decimal NaN are then found in the text
+    # column-wise, as no Decimal's text reads "None", "nan", "<NA>" or "NaT".
+    texts = pa.array(list(map(str, series.to_numpy(dtype=object))), type=pa.large_string())
     infinite = pc.ends_with(texts, "Infinity")
     bad = _positions(infinite)
     if len(bad):
         where.fail("infinity cannot be stored", column=spec.name, positions=bad)
-    not_a_number = pc.ends_with(texts, "NaN")  # sNaN (isna misses it): NULL, as NaN is
-    if pc.any(not_a_number).as_py():
-        texts = pc.if_else(not_a_number, pa.scalar(None, pa.large_string()), texts)
+    nulls = pc.or_(pc.is_in(texts, value_set=_NULL_TEXTS), pc.ends_with(texts, "NaN"))
+    if pc.any(nulls).as_py():
+        texts = pc.if_else(nulls, pa.scalar(None, pa.large_string()), texts)
     limit = spec.numeric_limit
     if limit is not None:
         magnitude = pc.abs(pc.cast(texts, pa.float64()))
@@ -268,6 +268,17 @@ def _decimal_text(series: pd.Series, spec: ColumnSpec, where: _Where) -> pd.Seri
     )
 
 
+def _may_hold_nul(array: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether any string data buffer holds a zero byte (a scan at memory speed; a hit
+    outside the values of a sliced array only costs the exact per-value check)."""
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    for chunk in chunks:
+        data = chunk.buffers()[2] if len(chunk.buffers()) > 2 else None
+        if data is not None and data.size and np.frombuffer(data, dtype=np.uint8).min() == 0:
+            return True
+    return False
+
+
 def _check_common(series: pd.Series, name: str, where: _Where) -> None:
     """Checks that hold for every column kind: no infinity, no NUL byte."""
     if _is_float_dtype(series):
@@ -276,9 +287,10 @@ def _check_common(series: pd.Series, name: str, where: _Where) -> None:
             where.fail("infinity cannot be stored", column=name, positions=bad)
     elif _is_text_dtype(series):
         array = pa.array(series, from_pandas=True)
-        bad = _positions(pc.match_substring(array, "\x00"))
-        if len(bad):
-            where.fail("text contains a NUL byte (\\x00)", column=name, positions=bad)
+        if _may_hold_nul(array):
+            bad = _positions(pc.match_substring(array, "\x00"))
+            if len(bad):
+                where.fail("text contains a NUL byte (\\x00)", column=name, positions=bad)
     elif series.dtype == object:
         bad = _object_positions(series, _is_infinite)
         if len(bad):
@@ -305,6 +317,9 @@ def _check_text(series: pd.Series, spec: ColumnSpec, where: _Where) -> None:
         return
     if _is_text_dtype(series):
         array = pa.array(series, from_pandas=True)
+        longest = pc.max(pc.binary_length(array)).as_py()
+        if longest is None or longest <= limit:
+            return  # no value has more bytes than the limit, so none has more characters
         bad = _positions(pc.greater(pc.utf8_length(array), limit))
     elif series.dtype == object:
         bad = _object_positions(series, lambda v: isinstance(v, str) and len(v) > limit)
