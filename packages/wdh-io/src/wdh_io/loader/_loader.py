@@ -4,10 +4,13 @@ One call of :meth:`WarehouseLoader.load_dataframe` is one transaction: reflect t
 (cached), project the frame onto its columns, validate and normalise the values, write
 them by ``COPY`` (PostgreSQL, psycopg2) or by batched Core ``INSERT`` (any dialect), and
 commit — or roll everything back and raise one :class:`~wdh_io.errors.DatabaseError`.
-Transient failures (:class:`~wdh_io.errors.TransientDatabaseError`: connection lost,
-serialization failure, deadlock, as classified by :mod:`wdh_io._translate`) re-run the
-whole transaction with backoff. Nothing else is retried: not data or constraint errors,
-and not a failure *during* COMMIT, which raises
+Connecting, the transaction, its timeouts and the error translation are the package's
+one boundary (:mod:`wdh_io._boundary`). Transient failures
+(:class:`~wdh_io.errors.TransientDatabaseError`: connection lost, serialization failure,
+deadlock, lock timeout, pool exhausted, as classified by :mod:`wdh_io._translate`) re-run
+the whole transaction with backoff. Nothing else is retried: not data or constraint
+errors, not a refused login (:class:`~wdh_io.errors.DatabaseAccessError`), not a
+statement timeout, and not a failure *during* COMMIT, which raises
 :class:`~wdh_io.errors.CommitOutcomeUnknownError` because the rows may already be in and
 running the load again could write them twice.
 
