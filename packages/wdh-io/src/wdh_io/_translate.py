@@ -99,7 +99,7 @@ _ACCESS_TEXT = (
 )
 _ACCESS_ADVICE = {
     errorcodes.INVALID_CATALOG_NAME: "the database name",
-    errorcodes.INVALID_PASSWORD: "the user and password",
+    errorcodes.INVALID_PASSWORD: "the user and password",  # pragma: allowlist secret
     errorcodes.INVALID_AUTHORIZATION_SPECIFICATION: "the user name",
 }
 _NOT_FOUND = frozenset({errorcodes.UNDEFINED_TABLE, errorcodes.INVALID_SCHEMA_NAME})
