@@ -14,6 +14,10 @@ characters, numeric, integer, date, timestamptz, boolean, nullable integer and t
   rows only and are compared by rows/s. Why a subset: at ~12k to 29k rows/s they would
   take minutes at 1,000,000 rows, and their rate does not change with the row count
   (one bound statement per row or per 1,000 rows), so a subset measures it fairly;
+* the **validated** scenario: ``--rows`` rows of the ``sample_data`` shape as validation
+  hands them to the loader (object columns of ``Decimal`` and ``datetime.date``, text
+  as pandas ``str`` dtype), appended and upserted (half new) into a ``sample_data``-like
+  table, each against the raw-COPY floor of the same table in the same run;
 * peak memory while our loader runs: resident memory sampled every 2 ms (from
   ``/proc/self/statm``; ``resource.getrusage`` where that is missing), reported as
   (frame + peak growth) / frame. The growth includes fixed overhead that does not scale
@@ -23,7 +27,8 @@ characters, numeric, integer, date, timestamptz, boolean, nullable integer and t
 
 Without ``--database-url`` a throwaway database is created on 127.0.0.1:5432 (user
 ``postgres``) and dropped afterwards. The last line is machine-readable:
-``append_vs_floor=… upsert_vs_floor=… append_vs_to_sql=… upsert_vs_generic=… peak_mem_vs_frame=…``
+``append_vs_floor=… upsert_vs_floor=… append_vs_to_sql=… upsert_vs_generic=… peak_mem_vs_frame=…
+validated_append_vs_floor=… validated_upsert_vs_floor=…`` (one line)
 (throughput ratios: higher is better; memory ratio: lower is better).
 """
 
@@ -31,6 +36,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
+import decimal
 import gc
 import io
 import os
@@ -96,6 +103,49 @@ def make_frame(rows: int, *, first_id: int = 0, seed: int = 7) -> pd.DataFrame:
             "note": note,
         }
     )
+
+
+_VALIDATED_DDL = """
+    record_id integer NOT NULL {pk},
+    customer_name varchar(100) NOT NULL,
+    email varchar(255),
+    amount numeric(18, 2) NOT NULL,
+    transaction_date date NOT NULL,
+    region varchar(50),
+    loaded_at timestamptz NOT NULL DEFAULT now()
+"""
+_VALIDATED_COLUMNS = "record_id, customer_name, email, amount, transaction_date, region"
+_REGIONS = np.array(["华东", "华北", "华南", "west", "east", "São Paulo"])
+
+
+def make_validated_frame(rows: int, *, first_id: int = 0, seed: int = 7) -> pd.DataFrame:
+    """``rows`` rows of the ``sample_data`` shape as the sample pipeline's validation
+    returns them: ``Decimal`` and ``date`` objects, ``str`` dtype text, ~10 % NULLs."""
+    rng = np.random.default_rng(seed)
+    ids = np.arange(first_id, first_id + rows, dtype=np.int64)
+    cents = rng.integers(0, 10_000_000, rows)
+    amounts = [decimal.Decimal(int(c)).scaleb(-2) for c in cents]
+    first = dt.date(2020, 1, 1).toordinal()
+    days = [dt.date.fromordinal(first + int(d)) for d in rng.integers(0, 2000, rows)]
+    missing = rng.random(rows) < 0.1
+    return pd.DataFrame(
+        {
+            "record_id": ids,
+            "customer_name": pd.Series([f"客户{i}号 customer {i}" for i in ids], dtype="str"),
+            "email": pd.Series([f"user{i}@example.com" for i in ids], dtype="str").mask(missing),
+            "amount": pd.Series(amounts, dtype=object),
+            "transaction_date": pd.Series(days, dtype=object),
+            "region": pd.Series(_REGIONS[rng.integers(0, len(_REGIONS), rows)], dtype="str"),
+        }
+    )
+
+
+def validated_csv(frame: pd.DataFrame) -> bytes:
+    """The validated scenario's floor input: the same rows as COPY-ready CSV."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False))
+    return bytes(sink.getvalue().to_pybytes())
 
 
 def prepared_csv(frame: pd.DataFrame) -> bytes:
@@ -170,12 +220,19 @@ class Database:
             f"CREATE TABLE {table} ({_COLUMNS_DDL.format(pk='PRIMARY KEY' if pk else '')})",
         )
 
-    def copy(self, table: str, csv: bytes) -> None:
+    def reset_validated(self, table: str, *, pk: bool) -> None:
+        self.run(
+            f"DROP TABLE IF EXISTS {table}",
+            f"CREATE TABLE {table} ({_VALIDATED_DDL.format(pk='PRIMARY KEY' if pk else '')})",
+        )
+
+    def copy(self, table: str, csv: bytes, columns: str | None = None) -> None:
         raw: Any = self.engine.raw_connection()
+        target = f"{table} ({columns})" if columns else table
         try:
             with raw.cursor() as cursor:
                 cursor.execute("SET TIME ZONE 'UTC'")
-                cursor.copy_expert(f"COPY {table} FROM STDIN WITH (FORMAT csv)", io.BytesIO(csv))
+                cursor.copy_expert(f"COPY {target} FROM STDIN WITH (FORMAT csv)", io.BytesIO(csv))
             raw.commit()
         finally:
             raw.close()
@@ -220,20 +277,25 @@ def timed(func: Callable[[], object]) -> float:
 # --------------------------------------------------------------------------- measurements
 
 
-def upsert_floor(db: Database, csv: bytes, table: str) -> None:
-    columns = "id, name, city, amount, qty, day, created_at, active, score, note"
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns.split(", ")[1:])
+def upsert_floor(
+    db: Database,
+    csv: bytes,
+    table: str,
+    columns: str = "id, name, city, amount, qty, day, created_at, active, score, note",
+) -> None:
+    key, *rest = columns.split(", ")
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)
     raw: Any = db.engine.raw_connection()
     try:
         with raw.cursor() as cursor:
             cursor.execute("SET TIME ZONE 'UTC'")
             cursor.execute(
-                f"CREATE TEMP TABLE stage ON COMMIT DROP AS SELECT * FROM {table} LIMIT 0"
+                f"CREATE TEMP TABLE stage ON COMMIT DROP AS SELECT {columns} FROM {table} LIMIT 0"
             )
             cursor.copy_expert("COPY stage FROM STDIN WITH (FORMAT csv)", io.BytesIO(csv))
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) SELECT {columns} FROM stage "
-                f"ON CONFLICT (id) DO UPDATE SET {updates}"
+                f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
             )
         raw.commit()
     finally:
@@ -351,6 +413,49 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (one linear scr
         best(
             "upsert_generic", reset_upsert, lambda: generic_upsert(db, small_upsert, "bench_upsert")
         )
+
+        # ---- the validated scenario: the frames validation produces --------------------
+        gc.collect()
+        validated = make_validated_frame(rows)
+        validated_upsert = make_validated_frame(rows, first_id=half, seed=11)
+        v_csv, v_upsert_csv = validated_csv(validated), validated_csv(validated_upsert)
+        db.reset_validated("bench_validated", pk=True)
+        loader.clear_cache()
+
+        def reset_validated() -> None:
+            db.run("TRUNCATE bench_validated")
+
+        def reset_validated_upsert() -> None:
+            reset_validated()
+            db.copy("bench_validated", v_csv, _VALIDATED_COLUMNS)
+            with db.engine.connect() as conn:
+                conn.exec_driver_sql("CHECKPOINT")
+
+        best(
+            "validated_append_floor",
+            reset_validated,
+            lambda: db.copy("bench_validated", v_csv, _VALIDATED_COLUMNS),
+        )
+        best(
+            "validated_append",
+            reset_validated,
+            lambda: loader.load_dataframe(validated, "bench_validated"),
+        )
+        assert db.count("bench_validated") == rows
+        best(
+            "validated_upsert_floor",
+            reset_validated_upsert,
+            lambda: upsert_floor(db, v_upsert_csv, "bench_validated", _VALIDATED_COLUMNS),
+        )
+        assert db.count("bench_validated") == rows + half
+        best(
+            "validated_upsert",
+            reset_validated_upsert,
+            lambda: loader.load_dataframe(
+                validated_upsert, "bench_validated", upsert_keys=["record_id"]
+            ),
+        )
+        assert db.count("bench_validated") == rows + half
         loader.dispose()
 
     def rate(name: str, n: int) -> float:
@@ -366,6 +471,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (one linear scr
         ("upsert_floor", rows, "upsert floor: COPY→temp→INSERT ON CONFLICT"),
         ("upsert", rows, "our upsert (half the keys new)"),
         ("upsert_generic", subset, "SQLAlchemy on_conflict_do_update, subset"),
+        ("validated_append_floor", rows, "validated: raw COPY floor"),
+        ("validated_append", rows, "validated: our append"),
+        ("validated_upsert_floor", rows, "validated: upsert floor"),
+        ("validated_upsert", rows, "validated: our upsert (half the keys new)"),
     ]:
         print(f"{label:<44}{n:>10,}{results[name]:>10.2f}{rate(name, n):>12,.0f}")
     to_sql_best = max(rate("to_sql", subset), rate("to_sql_multi", subset))
@@ -389,7 +498,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (one linear scr
         f"upsert_vs_floor={upsert_rate / rate('upsert_floor', rows):.2f} "
         f"append_vs_to_sql={append_rate / to_sql_best:.1f} "
         f"upsert_vs_generic={upsert_rate / rate('upsert_generic', subset):.1f} "
-        f"peak_mem_vs_frame={(frame_bytes + peak) / frame_bytes:.2f}"
+        f"peak_mem_vs_frame={(frame_bytes + peak) / frame_bytes:.2f} "
+        f"validated_append_vs_floor="
+        f"{rate('validated_append', rows) / rate('validated_append_floor', rows):.2f} "
+        f"validated_upsert_vs_floor="
+        f"{rate('validated_upsert', rows) / rate('validated_upsert_floor', rows):.2f}"
     )
     return 0
 

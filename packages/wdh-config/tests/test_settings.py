@@ -268,3 +268,17 @@ def test_importing_reads_nothing() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['Environment', 'Settings', 'get_settings']"
+
+
+def test_database_timeouts_default_and_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = Settings(_env_file=None)
+    assert (defaults.db_lock_timeout_ms, defaults.db_statement_timeout_ms) == (60_000, 3_600_000)
+    monkeypatch.setenv("DB_LOCK_TIMEOUT_MS", "250")
+    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_MS", "0")
+    settings = Settings(_env_file=None)
+    assert (settings.db_lock_timeout_ms, settings.db_statement_timeout_ms) == (250, 0)
+    monkeypatch.setenv("DB_LOCK_TIMEOUT_MS", "-1")
+    with pytest.raises(ValidationError, match="DB_LOCK_TIMEOUT_MS"):
+        Settings(_env_file=None)

@@ -29,6 +29,10 @@ REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO :"app_role";
 
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO :"app_role";
+-- No DELETE, even if an earlier run (create_app_role(..., allow_delete=True)) granted it.
+REVOKE DELETE ON ALL TABLES IN SCHEMA public FROM :"app_role";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"admin" IN SCHEMA public
+  REVOKE DELETE ON TABLES FROM :"app_role";
 -- The schema revision is the migrations' business: read-only for the application.
 REVOKE INSERT, UPDATE, DELETE ON TABLE public.alembic_version FROM :"app_role";
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :"app_role";

@@ -15,8 +15,10 @@ from wdh_io.errors import (
     CommitOutcomeUnknownError,
     ConnectionLostError,
     ConstraintViolationError,
+    DatabaseAccessError,
     DatabaseError,
     DataValidationError,
+    TransientDatabaseError,
 )
 from wdh_io.schema import EXECUTION_STATUSES
 
@@ -229,8 +231,11 @@ def test_missing_tables_and_lost_servers_are_database_errors(
         bare.dispose()
     unreachable = create_engine(migrated_database_url.set(username="wdh_nobody", password=PLANTED))
     try:
-        with pytest.raises(ConnectionLostError) as caught:
+        with pytest.raises(DatabaseAccessError) as caught:
             AuditRecorder(unreachable).start_run(execution_id="e", pipeline_name="p")
+        # an unknown role is permanent: not a (retried) lost connection
+        assert not isinstance(caught.value, TransientDatabaseError)
+        assert "check the user name in DATABASE_URL" in str(caught.value)
         assert PLANTED not in str(caught.value)
         assert "could not record the start of run 'e'" in str(caught.value)
     finally:

@@ -43,5 +43,7 @@ def test_load_bench_runs(database_url: sa.URL, capsys: pytest.CaptureFixture[str
         "append_vs_to_sql",
         "upsert_vs_generic",
         "peak_mem_vs_frame",
+        "validated_append_vs_floor",
+        "validated_upsert_vs_floor",
     ]
     assert all(float(pair.split("=")[1]) > 0 for pair in last.split())

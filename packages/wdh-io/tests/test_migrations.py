@@ -48,6 +48,7 @@ ALEMBIC_INI = REPO_ROOT / "packages" / "wdh-io" / "alembic.ini"
 # instead of assuming either is the head.
 AUDIT_REVISION = "d3f37894989b"
 SAMPLE_REVISION = "c9c4bcd509e9"
+REJECTED_ROWS_REVISION = "20261202_rejected_rows"
 PLANTED = "s3cr3t-planted"
 
 
@@ -84,7 +85,7 @@ def test_history_is_linear_with_date_prefixed_files() -> None:
         script.revision
         for script in ScriptDirectory.from_config(make_alembic_config()).walk_revisions()
     ][::-1]  # base first
-    assert chain[:2] == [AUDIT_REVISION, SAMPLE_REVISION]
+    assert chain[:3] == [AUDIT_REVISION, SAMPLE_REVISION, REJECTED_ROWS_REVISION]
     assert chain[-1] == head_revision()
 
 
@@ -134,6 +135,71 @@ def test_upgrade_creates_the_specified_tables(database_url: URL) -> None:
             "fk_data_quality_metrics_execution_id_pipeline_executions"
         ]
         assert inspector.get_pk_constraint("sample_data")["name"] == "pk_sample_data"
+    finally:
+        engine.dispose()
+
+
+def test_rejected_rows_table_has_its_columns_keys_and_checks(database_url: URL) -> None:
+    upgrade_database(database_url, REJECTED_ROWS_REVISION)
+    assert _columns(database_url, "rejected_rows") == {
+        "rejected_row_id": ("BIGINT", False),
+        "execution_id": ("VARCHAR(100)", False),
+        "domain": ("VARCHAR(100)", False),
+        "source_file": ("TEXT", True),
+        "input_row": ("BIGINT", False),
+        "file_line": ("BIGINT", True),
+        "field": ("TEXT", True),
+        "error_code": ("VARCHAR(100)", False),
+        "message": ("TEXT", False),
+        "raw_values": ("JSONB", False),
+        "rejected_at": ("TIMESTAMP", False),
+        "resolved_by_execution_id": ("VARCHAR(100)", True),
+        "resolved_at": ("TIMESTAMP", True),
+    }
+    engine = create_engine(database_url)
+    try:
+        inspector = inspect(engine)
+        assert {fk["name"] for fk in inspector.get_foreign_keys("rejected_rows")} == {
+            "fk_rejected_rows_execution_id_pipeline_executions",
+            "fk_rejected_rows_resolved_by_execution_id_pipeline_executions",
+        }
+        assert {ix["name"] for ix in inspector.get_indexes("rejected_rows")} == {
+            "ix_rejected_rows_execution_id_input_row",
+            "ix_rejected_rows_resolved_by_execution_id",
+        }
+        assert {ck["name"] for ck in inspector.get_check_constraints("rejected_rows")} == {
+            "ck_rejected_rows_input_row_not_negative",
+            "ck_rejected_rows_file_line_positive",
+            "ck_rejected_rows_resolution_pair",
+            "ck_rejected_rows_raw_values_object",
+        }
+        insert = (
+            "INSERT INTO rejected_rows (execution_id, domain, input_row, file_line, "
+            "error_code, message, raw_values, resolved_by_execution_id, resolved_at) "
+            "VALUES ('exec_1', 'sample', {row}, 2, 'E', 'm', {raw}, {by}, {at})"
+        )
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO pipeline_executions (execution_id, pipeline_name, status) "
+                    "VALUES ('exec_1', 'sample', 'failed')"
+                )
+            )
+            conn.execute(text(insert.format(row=0, raw="'{}'", by="NULL", at="NULL")))
+        for row, raw, by, at in [
+            (-1, "'{}'", "NULL", "NULL"),  # negative input row
+            (0, "'[1]'", "NULL", "NULL"),  # raw values not an object
+            (0, "'{}'", "'exec_1'", "NULL"),  # resolved by someone, but never at
+            (0, "'{}'", "'exec_unknown'", "now()"),  # resolved by a run that does not exist
+        ]:
+            with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+                conn.execute(text(insert.format(row=row, raw=raw, by=by, at=at)))
+    finally:
+        engine.dispose()
+    downgrade_database(database_url, SAMPLE_REVISION)
+    engine = create_engine(database_url)
+    try:
+        assert "rejected_rows" not in inspect(engine).get_table_names()
     finally:
         engine.dispose()
 

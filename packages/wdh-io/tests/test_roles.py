@@ -91,6 +91,31 @@ def test_tables_of_later_migrations_are_granted_too(
         engine.dispose()
 
 
+def test_rerunning_without_delete_revokes_it_now_and_for_future_tables(
+    migrated_database_url: URL, role_name: str
+) -> None:
+    create_app_role(migrated_database_url, role_name, PASSWORD, allow_delete=True)
+    engine = _as_role(migrated_database_url, role_name)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM sample_data"))  # granted
+        create_app_role(migrated_database_url, role_name, PASSWORD, allow_delete=False)
+        admin = create_engine(migrated_database_url)
+        try:
+            with admin.begin() as conn:
+                conn.execute(text("CREATE TABLE later (id int)"))
+        finally:
+            admin.dispose()
+        for table in ("sample_data", "later"):
+            with (
+                pytest.raises(sa.exc.ProgrammingError, match="permission denied"),
+                engine.begin() as conn,
+            ):
+                conn.execute(text(f"DELETE FROM {table}"))
+    finally:
+        engine.dispose()
+
+
 def test_the_psql_script_grants_the_same(migrated_database_url: URL, role_name: str) -> None:
     url = migrated_database_url
     host = url.host or str(url.query.get("host"))

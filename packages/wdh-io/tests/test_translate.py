@@ -10,6 +10,7 @@ from wdh_io.errors import (
     CommitOutcomeUnknownError,
     ConnectionLostError,
     ConstraintViolationError,
+    DatabaseAccessError,
     DatabaseError,
     DataValidationError,
     TableNotFoundError,
@@ -60,6 +61,11 @@ def test_sqlite_statement_errors_are_not_lost_connections() -> None:
         ("57P03", ConnectionLostError),
         ("40001", TransientDatabaseError),
         ("40P01", TransientDatabaseError),
+        ("55P03", TransientDatabaseError),
+        ("57014", DatabaseError),
+        ("3D000", DatabaseAccessError),
+        ("28P01", DatabaseAccessError),
+        ("28000", DatabaseAccessError),
         ("42P01", TableNotFoundError),
         ("3F000", TableNotFoundError),
         ("23505", ConstraintViolationError),
@@ -74,7 +80,15 @@ def test_one_sqlstate_table(pgcode: str, expected: type[DatabaseError]) -> None:
     error = translate(_wrapped(pgcode), action="load failed", table="t", schema="s")
     assert type(error) is expected
     assert error.sqlstate == pgcode
-    assert str(error).startswith("load failed: boom | table: s.t")
+    assert str(error).startswith("load failed: boom")
+    assert "| table: s.t" in str(error)
+
+
+def test_a_wrong_password_says_what_to_check() -> None:
+    message = 'connection to server at "db" failed: FATAL:  password authentication failed'
+    error = translate(_wrapped(None, message, sa.exc.OperationalError), action="load failed")
+    assert type(error) is DatabaseAccessError
+    assert "check the user and password in DATABASE_URL" in str(error)
 
 
 def test_no_sqlstate_operational_errors_are_lost_connections_or_sqlite_locks() -> None:
@@ -105,7 +119,10 @@ def test_secrets_are_masked_by_redaction_and_by_exact_password() -> None:
     url = sa.make_url(f"postgresql+psycopg2://bob:{PLANTED}@db/x")
     assert secrets_of(url) == (PLANTED,)
     assert secrets_of(sa.make_url("postgresql+psycopg2://bob@db/x")) == ()
-    bare = f'FATAL: password authentication failed, tried "{PLANTED}"'
+    in_query = sa.make_url(f"postgresql+psycopg2://bob@db/x?password={PLANTED}")
+    assert secrets_of(in_query) == (PLANTED,)
+    # in a password position (masked by structure, not by searching the text)
+    bare = f"FATAL: password authentication failed, password: {PLANTED}"
     assert PLANTED not in scrub(bare, secrets_of(url))
     assert PLANTED not in scrub(f"postgresql://bob:{PLANTED}@db/x")  # redact_text alone
     assert PLANTED not in scrub(f"password={PLANTED}")

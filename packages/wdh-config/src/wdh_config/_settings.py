@@ -101,6 +101,24 @@ class Settings(BaseSettings):
     db_batch_size: int = Field(
         default=1000, ge=1, description="rows per insert batch (DB_BATCH_SIZE)"
     )
+    db_lock_timeout_ms: int = Field(
+        default=60_000,
+        ge=0,
+        description=(
+            "PostgreSQL lock_timeout of load and audit transactions in milliseconds, 0 = "
+            "wait forever; a load that times out waiting for a lock is retried "
+            "(DB_LOCK_TIMEOUT_MS)"
+        ),
+    )
+    db_statement_timeout_ms: int = Field(
+        default=3_600_000,
+        ge=0,
+        description=(
+            "PostgreSQL statement_timeout of load and audit transactions in milliseconds, "
+            "0 = no limit; a statement that runs longer fails and is not retried "
+            "(DB_STATEMENT_TIMEOUT_MS)"
+        ),
+    )
     landing_dir: Path = Field(
         default=Path(".wdh/landing"),
         description=(

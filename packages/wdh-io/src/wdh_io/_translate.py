@@ -4,26 +4,35 @@ Classification, first match wins:
 
 * the connection went away while COMMIT ran → :class:`CommitOutcomeUnknownError`
   (deliberately not transient: the rows may be in, so it is never retried blindly);
+* the server refused the login for good — unknown database (``3D000``), failed
+  authentication (``28P01``, ``28000``), unknown role; psycopg2 reports these at connect
+  time without a SQLSTATE, so the server's ``FATAL`` text is matched too →
+  :class:`DatabaseAccessError` (permanent, never retried);
 * SQLSTATE class ``08``, ``57P01`` to ``57P03`` (terminated, crash, not accepting yet),
   an invalidated connection, a DB-API connection reporting itself closed, a dialect-
   recognised disconnect, or an ``OperationalError`` with no SQLSTATE from a server
   driver → :class:`ConnectionLostError` (transient);
-* ``40001``, ``40P01`` and SQLite's "database is locked" → :class:`TransientDatabaseError`;
+* ``40001`` (serialization failure), ``40P01`` (deadlock), ``55P03`` (lock not
+  available: ``lock_timeout`` expired), SQLite's "database is locked" and SQLAlchemy's
+  pool timeout (no pooled connection free in time) → :class:`TransientDatabaseError`;
 * ``42P01``, ``3F000`` and SQLite's "no such table" → :class:`TableNotFoundError`;
 * class ``23`` or an ``IntegrityError`` → :class:`ConstraintViolationError`;
-* class ``22``, ``42P10``, ``42703``, ``21000`` or a ``DataError`` →
-  :class:`DataValidationError`;
-* anything else (other SQLite ``OperationalError`` included) → :class:`DatabaseError`.
+* class ``22``, ``42P10``, ``42703``, ``21000``, a ``DataError`` or a value SQLAlchemy
+  could not bind (``StatementError`` without a driver error, e.g. a ``datetime`` inside
+  a JSON document) → :class:`DataValidationError`;
+* ``57014`` (statement timeout or cancel) and anything else (other SQLite
+  ``OperationalError`` included) → :class:`DatabaseError`: not retried.
+
+SQLSTATEs are named with :mod:`psycopg2.errorcodes`.
 
 The message is ``"<action>: <the server's primary message>"``. PostgreSQL's ``DETAIL``
 (``Key (id)=(42) already exists``, ``Failing row contains (…)``) and SQLAlchemy's
 rendering of the statement and its parameters are left out, so no row value gets in.
-Secrets are masked twice, in this order (:func:`scrub`): first every exact secret given
-(the engine URL's password, which may appear bare in a driver message), then
-:func:`wdh_logging.redact_text` (URL passwords, ``password=…`` pairs). Exact secrets go
-first because the pattern-based redaction can cut a password in two (an unquoted
-``password=a b c`` is masked up to the space), leaving a fragment that no longer
-matches the exact secret.
+Secrets are masked by structure (:func:`scrub`): the engine URL's exact password where
+it stands as a password (``user:…@``, ``password=…``), then
+:func:`wdh_logging.redact_text` (URL passwords, ``password=…`` pairs); never every
+occurrence of the password's text, which would garble messages that merely contain
+the same word (a host or port) and reveal the password by doing so.
 
 For COPY errors the row and column come from the ``CONTEXT`` line
 (``COPY t, line 5, column c: …``); the quoted value is dropped.
@@ -35,13 +44,16 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import psycopg2
 import sqlalchemy as sa
+from psycopg2 import errorcodes
 from sqlalchemy.engine import URL, Dialect
 
 from wdh_io.errors import (
     CommitOutcomeUnknownError,
     ConnectionLostError,
     ConstraintViolationError,
+    DatabaseAccessError,
     DatabaseError,
     DataValidationError,
     TableNotFoundError,
@@ -57,34 +69,82 @@ __all__ = [
     "translate",
 ]
 
-#: Serialization failure and deadlock: the server rolled back; running again may succeed.
-_TRANSIENT = frozenset({"40001", "40P01"})
+#: The server rolled back or refused a lock in time; running again may succeed.
+_TRANSIENT = frozenset(
+    {
+        errorcodes.SERIALIZATION_FAILURE,
+        errorcodes.DEADLOCK_DETECTED,
+        errorcodes.LOCK_NOT_AVAILABLE,
+    }
+)
 #: Admin shutdown (``pg_terminate_backend``), crash shutdown, not accepting connections yet.
-_CONNECTION = frozenset({"57P01", "57P02", "57P03"})
-_NOT_FOUND = frozenset({"42P01", "3F000"})
+_CONNECTION = frozenset(
+    {errorcodes.ADMIN_SHUTDOWN, errorcodes.CRASH_SHUTDOWN, errorcodes.CANNOT_CONNECT_NOW}
+)
+#: The login was refused for good: unknown database, bad password, unknown role.
+_ACCESS = frozenset(
+    {
+        errorcodes.INVALID_CATALOG_NAME,
+        errorcodes.INVALID_PASSWORD,
+        errorcodes.INVALID_AUTHORIZATION_SPECIFICATION,
+    }
+)
+#: The same refusals as psycopg2 reports them at connect time (no SQLSTATE), with what
+#: the user should check.
+_ACCESS_TEXT = (
+    (re.compile(r'database ".*" does not exist'), "the database name"),
+    (re.compile(r'role ".*" does not exist'), "the user name"),
+    (re.compile(r"password authentication failed|no password supplied"), "the user and password"),
+    (re.compile(r"no pg_hba\.conf entry"), "the user, database and host (pg_hba.conf)"),
+)
+_ACCESS_ADVICE = {
+    errorcodes.INVALID_CATALOG_NAME: "the database name",
+    errorcodes.INVALID_PASSWORD: "the user and password",  # pragma: allowlist secret
+    errorcodes.INVALID_AUTHORIZATION_SPECIFICATION: "the user name",
+}
+_NOT_FOUND = frozenset({errorcodes.UNDEFINED_TABLE, errorcodes.INVALID_SCHEMA_NAME})
 #: Data the statement cannot take: bad ON CONFLICT target, unknown column, a row
 #: affected twice by one statement.
-_DATA = frozenset({"42P10", "42703", "21000"})
+_DATA = frozenset(
+    {
+        errorcodes.INVALID_COLUMN_REFERENCE,
+        errorcodes.UNDEFINED_COLUMN,
+        errorcodes.CARDINALITY_VIOLATION,
+    }
+)
+_CLASS_CONNECTION = errorcodes.CLASS_CONNECTION_EXCEPTION
+_CLASS_CONSTRAINT = errorcodes.CLASS_INTEGRITY_CONSTRAINT_VIOLATION
+_CLASS_DATA = errorcodes.CLASS_DATA_EXCEPTION
 _COPY_CONTEXT = re.compile(r"^COPY .*?, line (\d+)(?:, column (.+?))?(?::|$)", re.MULTILINE)
 _MASK = "***"
 
 
 def secrets_of(url: URL | None) -> tuple[str, ...]:
-    """The exact secrets of *url* to mask in messages: its password, if any."""
-    password = url.password if url is not None else None
-    return (str(password),) if password else ()
+    """The exact secrets of *url* to mask in messages: its password and a ``?password=``
+    query parameter, if any."""
+    if url is None:
+        return ()
+    query = url.query.get("password")
+    found = [url.password, *(query if isinstance(query, tuple) else (query,))]
+    return tuple(str(secret) for secret in found if secret)
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """*text* with every exact secret masked, then :func:`wdh_logging.redact_text` applied.
+    """*text* with passwords masked where they stand as passwords, never elsewhere.
 
-    Exact secrets first: the pattern-based redaction can split a password (it masks an
-    unquoted ``password=`` value up to the first space) and leave a fragment the exact
-    match would no longer find.
+    Masking is by structure, not by search-and-replace: each exact secret given (the
+    engine URL's password) is masked only in a password position — a URL's
+    ``user:<secret>@`` or a ``password=<secret>`` / ``password: <secret>`` pair, the
+    whole secret even when it holds spaces — and then :func:`wdh_logging.redact_text`
+    masks the same positions generically. The same text elsewhere is left alone: a
+    password ``postgres`` does not turn ``could not translate host name "postgres"``
+    into ``"***"`` (which would garble the message and reveal the password too).
     """
     for secret in secrets:
         if secret:
-            text = text.replace(secret, _MASK)
+            escaped = re.escape(secret)
+            text = re.sub(rf"(?<=:){escaped}(?=@)", _MASK, text)
+            text = re.sub(rf"(?i)(\bpassword\s*[=:]\s*['\"]?){escaped}", rf"\g<1>{_MASK}", text)
     return redact_text(text)
 
 
@@ -111,7 +171,7 @@ def is_disconnect(
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
         return True
     code = _sqlstate_of(exc)
-    if code is not None and (code.startswith("08") or code in _CONNECTION):
+    if code is not None and (code.startswith(_CLASS_CONNECTION) or code in _CONNECTION):
         return True
     if raw_connection is not None and bool(getattr(raw_connection, "closed", False)):
         return True
@@ -132,21 +192,41 @@ def primary_message(exc: BaseException, secrets: Iterable[str] = ()) -> str:
     return scrub(str(text).strip(), secrets)
 
 
+def _access_advice(exc: BaseException) -> str | None:
+    """What to check in ``DATABASE_URL`` when *exc* is a permanent login refusal."""
+    code = _sqlstate_of(exc)
+    if code in _ACCESS_ADVICE:
+        return _ACCESS_ADVICE[code]
+    if code is not None or not isinstance(exc, sa.exc.OperationalError | psycopg2.OperationalError):
+        return None
+    text = str(_original(exc))
+    for pattern, advice in _ACCESS_TEXT:
+        if pattern.search(text):
+            return advice
+    return None
+
+
 def _error_type(  # noqa: PLR0911
     exc: BaseException, code: str | None, disconnected: bool, *, during_commit: bool
 ) -> type[DatabaseError]:
+    if code in _ACCESS or (code is None and _access_advice(exc) is not None):
+        return DatabaseAccessError
     if disconnected:
         return CommitOutcomeUnknownError if during_commit else ConnectionLostError
-    if code in _TRANSIENT:
+    if isinstance(exc, sa.exc.TimeoutError) or code in _TRANSIENT:
         return TransientDatabaseError
     if code in _NOT_FOUND:
         return TableNotFoundError
-    if (code is not None and code.startswith("23")) or isinstance(exc, sa.exc.IntegrityError):
+    if (code is not None and code.startswith(_CLASS_CONSTRAINT)) or isinstance(
+        exc, sa.exc.IntegrityError
+    ):
         return ConstraintViolationError
-    if (code is not None and (code.startswith("22") or code in _DATA)) or isinstance(
+    if (code is not None and (code.startswith(_CLASS_DATA) or code in _DATA)) or isinstance(
         exc, sa.exc.DataError
     ):
         return DataValidationError
+    if isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError):
+        return DataValidationError  # SQLAlchemy could not bind a value: nothing was sent
     if code is None and isinstance(exc, sa.exc.OperationalError):
         original = _original(exc)
         text = str(original)
@@ -197,6 +277,13 @@ def translate(
                 batch = row // batch_size + 1
     disconnected = is_disconnect(exc, dialect, raw_connection)
     error_type = _error_type(exc, code, disconnected, during_commit=during_commit)
+    if error_type is DatabaseAccessError:
+        advice = _access_advice(exc) or "the user, password and database name"
+        message = f"{message}; check {advice} in DATABASE_URL"
+    elif isinstance(exc, sa.exc.TimeoutError):
+        message = f"{action}: no pooled connection became free in time (pool exhausted)"
+    elif code == errorcodes.QUERY_CANCELED:
+        message = f"{message} (statement_timeout, or cancelled by an administrator)"
     if error_type is CommitOutcomeUnknownError:
         message = (
             f"{action}: connection lost during COMMIT: the rows may or may not have been "

@@ -18,6 +18,7 @@ __all__ = [
     "ConnectionLostError",
     "ConstraintViolationError",
     "DataValidationError",
+    "DatabaseAccessError",
     "DatabaseError",
     "EmbeddedDatabaseError",
     "MigrationError",
@@ -108,13 +109,24 @@ class DataValidationError(DatabaseError):
     """
 
 
+class DatabaseAccessError(DatabaseError):
+    """The database refused the connection for good: the database does not exist, the
+    role does not exist, or the password was wrong.
+
+    Permanent, so never retried (deliberately not a :class:`TransientDatabaseError`): the
+    message says what to check in ``DATABASE_URL`` (database name, user, password) and
+    names the database and host, never the password.
+    """
+
+
 class ConstraintViolationError(DatabaseError):
     """The database rejected the rows: unique, foreign-key, not-null or check constraint."""
 
 
 class TransientDatabaseError(DatabaseError):
     """A failure that may succeed when the whole transaction is tried again
-    (serialization failure, deadlock, server shutting down)."""
+    (serialization failure, deadlock, a lock not granted within ``lock_timeout``, no
+    pooled connection free in time, server shutting down)."""
 
 
 class ConnectionLostError(TransientDatabaseError):

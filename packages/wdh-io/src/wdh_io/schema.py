@@ -20,6 +20,7 @@ from sqlalchemy import (
     Column,
     Date,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -30,7 +31,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import TIMESTAMP
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 
 __all__ = [
     "EXECUTION_STATUSES",
@@ -39,6 +40,7 @@ __all__ = [
     "data_quality_metrics",
     "metadata",
     "pipeline_executions",
+    "rejected_rows",
     "sample_data",
 ]
 
@@ -121,4 +123,46 @@ sample_data = Table(
     Column("transaction_date", Date, nullable=False),
     Column("region", String(50), nullable=True),
     Column("loaded_at", _TIMESTAMPTZ, nullable=False, server_default=func.now()),
+)
+
+rejected_rows = Table(
+    "rejected_rows",
+    metadata,
+    Column("rejected_row_id", BigInteger, Identity(always=False), primary_key=True),
+    Column(
+        "execution_id",
+        String(100),
+        ForeignKey(pipeline_executions.c.execution_id),
+        nullable=False,
+    ),
+    Column("domain", String(100), nullable=False),
+    Column("source_file", Text, nullable=True),
+    # 0-based position of the row in the run's input; file_line is the 1-based line of
+    # the file where its record starts (more than input_row + 2 once a quoted field
+    # spans lines).
+    Column("input_row", BigInteger, nullable=False),
+    Column("file_line", BigInteger, nullable=True),
+    Column("field", Text, nullable=True),
+    Column("error_code", String(100), nullable=False),
+    Column("message", Text, nullable=False),
+    # The row as it was read, encoded by wdh_io.quarantine (tagged values for what JSON
+    # cannot carry exactly: NaN, Decimal, dates...).
+    Column("raw_values", JSONB, nullable=False),
+    Column("rejected_at", _TIMESTAMPTZ, nullable=False, server_default=func.now()),
+    Column(
+        "resolved_by_execution_id",
+        String(100),
+        ForeignKey(pipeline_executions.c.execution_id),
+        nullable=True,
+    ),
+    Column("resolved_at", _TIMESTAMPTZ, nullable=True),
+    CheckConstraint("input_row >= 0", name="input_row_not_negative"),
+    CheckConstraint("file_line >= 1", name="file_line_positive"),
+    # Resolved means both: which run resolved the row, and when.
+    CheckConstraint(
+        "(resolved_by_execution_id IS NULL) = (resolved_at IS NULL)", name="resolution_pair"
+    ),
+    CheckConstraint("jsonb_typeof(raw_values) = 'object'", name="raw_values_object"),
+    Index(None, "execution_id", "input_row"),
+    Index(None, "resolved_by_execution_id"),
 )

@@ -18,11 +18,12 @@ from collections.abc import Mapping
 from typing import Final, Literal, get_args
 
 from sqlalchemy import Connection, Engine, Executable, cast, func, literal, update
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.types import BigInteger
 
-from wdh_io._translate import secrets_of, translate
+from wdh_io._boundary import DEFAULT_TIMEOUTS, Timeouts, transaction_scope
+from wdh_io._translate import secrets_of
+from wdh_io.database._url import mask_url
 from wdh_io.errors import DatabaseError, DataValidationError
 from wdh_io.schema import ExecutionStatus, data_quality_metrics, pipeline_executions
 from wdh_logging import get_logger, redact_text
@@ -85,45 +86,38 @@ class AuditRecorder:
         audit.record_metrics(execution_id=run_id, domain="sample", metrics={"error_rate": 0.0})
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        lock_timeout_ms: int = DEFAULT_TIMEOUTS.lock_ms,
+        statement_timeout_ms: int = DEFAULT_TIMEOUTS.statement_ms,
+    ) -> None:
         self._engine = engine
+        self._timeouts = Timeouts(lock_ms=lock_timeout_ms, statement_ms=statement_timeout_ms)
 
     def __repr__(self) -> str:
-        return f"AuditRecorder(engine={self._engine!r})"
+        return f"AuditRecorder(url={mask_url(self._engine.url)!r})"
 
     def _execute(
         self, statement: Executable, connection: Connection | None, *, action: str, table: str
     ) -> int:
         """Run *statement* on *connection* (the caller's transaction) or in one of its own.
 
-        Returns the affected row count. Errors become ``DatabaseError`` subclasses by the
-        shared translation; a connection lost during this call's own COMMIT is
-        :class:`~wdh_io.errors.CommitOutcomeUnknownError` (the row may be written).
+        Returns the affected row count. Both go through the package's one transaction
+        boundary: errors become ``DatabaseError`` subclasses; a connection lost during this
+        call's own COMMIT is :class:`~wdh_io.errors.CommitOutcomeUnknownError` (the row
+        may be written).
         """
-        dialect = self._engine.dialect
-        secrets = secrets_of(self._engine.url)
-        try:
-            if connection is not None:
-                return int(connection.execute(statement).rowcount)
-            with self._engine.connect() as own:
-                transaction = own.begin()
-                count = int(own.execute(statement).rowcount)
-                try:
-                    transaction.commit()
-                except sa_exc.DBAPIError as exc:
-                    raise translate(
-                        exc,
-                        action=action,
-                        table=table,
-                        dialect=dialect,
-                        secrets=secrets,
-                        during_commit=True,
-                    ) from exc
-                return count
-        except sa_exc.SQLAlchemyError as exc:
-            raise translate(
-                exc, action=action, table=table, dialect=dialect, secrets=secrets
-            ) from exc
+        with transaction_scope(
+            self._engine,
+            action=action,
+            table=table,
+            secrets=secrets_of(self._engine.url),
+            timeouts=self._timeouts,
+            connection=connection,
+        ) as scoped:
+            return int(scoped.execute(statement).rowcount)
 
     def start_run(
         self,

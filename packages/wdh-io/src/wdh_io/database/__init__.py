@@ -2,7 +2,8 @@
 
 * :func:`create_engine` — one pooled SQLAlchemy ``Engine`` per URL (pre-ping on).
 * :func:`parse_url` — the one URL parser: a malformed URL is a ``DatabaseError`` that
-  never echoes it; :func:`postgres_url` builds one from libpq-style parts (socket
+  never echoes it; :func:`mask_url` — the URL with every password (field and
+  ``?password=``) shown as ``***``; :func:`postgres_url` builds one from libpq-style parts (socket
   directories included).
 * :func:`describe_url` / :func:`describe_url_text` — where a URL points (driver, host,
   port, database; never user or password), as log fields or as one line of text.
@@ -29,7 +30,7 @@ from wdh_io.database._migrate import (
 )
 from wdh_io.database._resolve import DatabaseSettings, resolve_database_url
 from wdh_io.database._roles import create_app_role, drop_app_role
-from wdh_io.database._url import parse_url, postgres_url
+from wdh_io.database._url import mask_url, parse_url, postgres_url
 
 __all__ = [
     "DEFAULT_EMBEDDED_DIRECTORY",
@@ -44,6 +45,7 @@ __all__ = [
     "downgrade_database",
     "drop_app_role",
     "head_revision",
+    "mask_url",
     "parse_url",
     "postgres_url",
     "resolve_database_url",

@@ -5,7 +5,8 @@ The engine never lets a secret out:
 * ``hide_parameters=True`` keeps bound values (row data) out of SQLAlchemy's error
   messages and logs;
 * ``repr(engine)`` and ``str(engine.url)`` mask the password (SQLAlchemy does it; a test
-  checks it);
+  checks it); a password given as ``?password=`` is moved into the URL's password field
+  first, since SQLAlchemy masks only that field;
 * the pool events logged here name the driver, host, port and database, never the URL
   or the password.
 
@@ -21,7 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.engine.interfaces import ExceptionContext
 
-from wdh_io.database._url import parse_url
+from wdh_io.database._url import parse_url, password_in_field
 from wdh_logging import get_logger
 
 __all__ = ["create_engine", "describe_url", "describe_url_text"]
@@ -89,7 +90,7 @@ def create_engine(
         raise ValueError(f"pool_size must be at least 1, got {pool_size}")
     if max_overflow < 0:
         raise ValueError(f"max_overflow must not be negative, got {max_overflow}")
-    parsed = parse_url(url)
+    parsed = password_in_field(parse_url(url))
     kwargs: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": pool_pre_ping}
     if parsed.get_backend_name() != "sqlite":
         kwargs["pool_size"] = pool_size

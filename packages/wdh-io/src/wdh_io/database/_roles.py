@@ -6,7 +6,8 @@ application role created here, which gets:
 * ``CONNECT`` and ``TEMPORARY`` on the database (the loader's upsert stages rows in a
   temporary table),
 * ``USAGE`` on the schema — and no ``CREATE``, so it cannot create, alter or drop tables,
-* ``SELECT, INSERT, UPDATE`` (and ``DELETE`` only when asked) on every table of the
+* ``SELECT, INSERT, UPDATE`` (and ``DELETE`` only when asked; re-running without it
+  revokes an earlier ``DELETE``, default privileges included) on every table of the
   schema, ``SELECT`` only on ``alembic_version``,
 * ``USAGE, SELECT`` on the schema's sequences (serial keys such as ``metric_id``),
 * the same grants, as default privileges, on tables and sequences the admin creates
@@ -43,7 +44,20 @@ def _grant_statements(
         "SELECT, INSERT, UPDATE, DELETE" if allow_delete else "SELECT, INSERT, UPDATE"
     )
     r, a, s = sql.Identifier(role), sql.Identifier(admin), sql.Identifier(schema)
+    # Without DELETE, take back a DELETE an earlier run granted (on existing tables and
+    # as a default privilege for future ones): the call states the privileges wanted.
+    revokes = (
+        []
+        if allow_delete
+        else [
+            sql.SQL("REVOKE DELETE ON ALL TABLES IN SCHEMA {} FROM {}").format(s, r),
+            sql.SQL(
+                "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} REVOKE DELETE ON TABLES FROM {}"
+            ).format(a, s, r),
+        ]
+    )
     return [
+        *revokes,
         sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
             sql.Identifier(database), r
         ),

@@ -7,7 +7,7 @@ from sqlalchemy import exc as sa_exc
 
 from wdh_io.errors import DatabaseError
 
-__all__ = ["parse_url", "postgres_url"]
+__all__ = ["mask_url", "parse_url", "password_in_field", "postgres_url"]
 
 _MAX_PORT = 65535
 
@@ -40,6 +40,32 @@ def parse_url(url: URL | str) -> URL:
             " with a port from 1 to 65535)"
         ) from None
     return parsed
+
+
+_MASK = "***"
+
+
+def mask_url(url: URL) -> URL:
+    """*url* with every password replaced by ``***``: the password field and a
+    ``?password=`` query parameter (which SQLAlchemy's own masking leaves visible)."""
+    masked = url.set(password=_MASK) if url.password is not None else url
+    if "password" in masked.query:
+        masked = masked.update_query_dict({"password": _MASK})
+    return masked
+
+
+def password_in_field(url: URL) -> URL:
+    """*url* with a ``?password=`` query parameter moved into the password field.
+
+    libpq reads both and the query parameter wins, so the connection is the same; but
+    SQLAlchemy masks only the field in ``repr(engine)``, ``str(engine.url)`` and its
+    messages, so the password must live there.
+    """
+    value = url.query.get("password")
+    if value is None:
+        return url
+    password = value[-1] if isinstance(value, tuple) else value
+    return url.difference_update_query(["password"]).set(password=password)
 
 
 def postgres_url(

@@ -1,10 +1,18 @@
 """The portable path: SQLAlchemy Core ``insert()`` with bound parameters, batch by batch.
 
-Works on PostgreSQL and SQLite. Upserts use the dialect's ``on_conflict_do_update``.
-Inserted and updated rows are counted exactly: on PostgreSQL from
-``RETURNING (xmax = 0)``; on SQLite (which has no ``xmax``) from the table's row count
-before and after, which is exact because duplicate keys within one call are rejected
-beforehand and SQLite admits one writer at a time.
+Works on PostgreSQL and SQLite. Values of the kinds both paths send as text (JSON, bytea,
+uuid, arrays, interval: see ``_text_forms``) are bound as plain strings, which the
+server parses by the column's type, exactly as it parses COPY's text.
+
+* Appends insert the rows batch by batch; the count is what the database returned
+  (``RETURNING`` where the dialect has it), so rows a trigger skipped are not counted.
+* Upserts on PostgreSQL insert the rows batch by batch into a staging table and then
+  run the merge the COPY path runs too (``_staging``): the same statement decides what
+  is stored, what is counted, and which keys are duplicates, whatever ``batch_size`` is.
+* Upserts on SQLite (no staging, no ``xmax``) run ``on_conflict_do_update`` per batch and
+  count inserts from the table's row count before and after, which is exact because
+  duplicate keys within one call are rejected beforehand and SQLite admits one writer
+  at a time.
 """
 
 from __future__ import annotations
@@ -14,13 +22,14 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
 from wdh_io._translate import translate
 from wdh_io.errors import DatabaseError
 from wdh_io.loader._projection import TableInfo
-from wdh_io.loader._values import ColumnSpec, python_rows
+from wdh_io.loader._staging import create_stage, merge_from_stage
+from wdh_io.loader._values import TEXT_FORM_KINDS, ColumnSpec, python_rows
 
 __all__ = ["generic_append", "generic_upsert", "supports_upsert"]
 
@@ -37,6 +46,21 @@ def _batches(length: int, batch_size: int) -> list[tuple[int, int, int]]:
     ]
 
 
+def _target(
+    info: TableInfo, specs: Sequence[ColumnSpec], *, name: str | None = None
+) -> sa.TableClause:
+    """The table (or a staging table *name*) with the loaded columns, text-form kinds
+    typed as plain text so that SQLAlchemy binds the prepared strings unchanged."""
+    columns = [
+        sa.column(spec.name, sa.Text() if spec.kind in TEXT_FORM_KINDS else col.type)
+        for spec in specs
+        for col in (info.table.c[spec.name],)
+    ]
+    if name is not None:
+        return sa.table(name, *columns)
+    return sa.table(info.table.name, *columns, schema=info.table.schema)
+
+
 def _run_batches(
     connection: Connection,
     statement: sa.Executable,
@@ -47,17 +71,16 @@ def _run_batches(
     error_context: dict[str, Any],
     returning: bool,
 ) -> int:
-    """Execute ``statement`` once per batch; return the count of true RETURNING flags."""
-    flagged = 0
+    """Execute ``statement`` once per batch; return the rows returned (or the rowcount)."""
+    stored = 0
     for number, start, stop in _batches(len(frame), batch_size):
         rows = python_rows(frame, specs, start, stop)
         try:
             result = connection.execute(statement, rows)
-            if returning:
-                flagged += sum(1 for flag in result.scalars() if flag)
+            stored += len(result.all()) if returning else max(int(result.rowcount), 0)
         except sa.exc.DBAPIError as exc:
             raise translate(exc, dialect=connection.dialect, batch=number, **error_context) from exc
-    return flagged
+    return stored
 
 
 def generic_append(
@@ -69,17 +92,20 @@ def generic_append(
     batch_size: int,
     error_context: dict[str, Any],
 ) -> int:
-    """INSERT ``frame`` batch by batch; return the number of rows written."""
-    _run_batches(
+    """INSERT ``frame`` batch by batch; return the rows stored."""
+    statement: sa.Executable = sa.insert(_target(info, specs))
+    returning = bool(connection.dialect.insert_executemany_returning)
+    if returning:
+        statement = sa.insert(_target(info, specs)).returning(sa.literal_column("1"))
+    return _run_batches(
         connection,
-        sa.insert(info.table),
+        statement,
         frame,
         specs,
         batch_size=batch_size,
         error_context=error_context,
-        returning=False,
+        returning=returning,
     )
-    return len(frame)
 
 
 def _count_rows(connection: Connection, table: sa.Table, error_context: dict[str, Any]) -> int:
@@ -99,28 +125,26 @@ def generic_upsert(
     batch_size: int,
     error_context: dict[str, Any],
 ) -> tuple[int, int]:
-    """INSERT … ON CONFLICT DO UPDATE batch by batch; return (inserted, updated)."""
+    """Upsert ``frame``; return (inserted, updated) as the database counted them."""
     dialect_name = connection.dialect.name
-    keys = set(upsert_keys)
-    updated_columns = [spec.name for spec in specs if spec.name not in keys] or [upsert_keys[0]]
     if dialect_name == "postgresql":
-        pg_statement = postgresql.insert(info.table)
-        statement: sa.Executable = pg_statement.on_conflict_do_update(
-            index_elements=list(upsert_keys),
-            set_={name: pg_statement.excluded[name] for name in updated_columns},
-        ).returning(sa.literal_column("(xmax = 0)", sa.Boolean).label("inserted"))
-        inserted = _run_batches(
+        stage = create_stage(connection, info, specs, error_context)
+        _run_batches(
             connection,
-            statement,
+            sa.insert(_target(info, specs, name=stage.strip('"').replace('""', '"'))),
             frame,
             specs,
             batch_size=batch_size,
             error_context=error_context,
-            returning=True,
+            returning=False,
         )
-        return inserted, len(frame) - inserted
+        return merge_from_stage(
+            connection, info, specs, stage, upsert_keys, error_context=error_context
+        )
     if dialect_name == "sqlite":
-        lite_statement = sqlite.insert(info.table)
+        keys = set(upsert_keys)
+        updated_columns = [s.name for s in specs if s.name not in keys] or [upsert_keys[0]]
+        lite_statement = sqlite.insert(_target(info, specs))
         statement = lite_statement.on_conflict_do_update(
             index_elements=list(upsert_keys),
             set_={name: lite_statement.excluded[name] for name in updated_columns},

@@ -4,10 +4,13 @@ One call of :meth:`WarehouseLoader.load_dataframe` is one transaction: reflect t
 (cached), project the frame onto its columns, validate and normalise the values, write
 them by ``COPY`` (PostgreSQL, psycopg2) or by batched Core ``INSERT`` (any dialect), and
 commit — or roll everything back and raise one :class:`~wdh_io.errors.DatabaseError`.
-Transient failures (:class:`~wdh_io.errors.TransientDatabaseError`: connection lost,
-serialization failure, deadlock, as classified by :mod:`wdh_io._translate`) re-run the
-whole transaction with backoff. Nothing else is retried: not data or constraint errors,
-and not a failure *during* COMMIT, which raises
+Connecting, the transaction, its timeouts and the error translation are the package's
+one boundary (:mod:`wdh_io._boundary`). Transient failures
+(:class:`~wdh_io.errors.TransientDatabaseError`: connection lost, serialization failure,
+deadlock, lock timeout, pool exhausted, as classified by :mod:`wdh_io._translate`) re-run
+the whole transaction with backoff. Nothing else is retried: not data or constraint
+errors, not a refused login (:class:`~wdh_io.errors.DatabaseAccessError`), not a
+statement timeout, and not a failure *during* COMMIT, which raises
 :class:`~wdh_io.errors.CommitOutcomeUnknownError` because the rows may already be in and
 running the load again could write them twice.
 
@@ -22,25 +25,29 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
+import psycopg2
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection, Engine, RootTransaction
+from sqlalchemy.engine import URL, Connection, Engine
 from structlog.stdlib import BoundLogger
 
 from wdh_domain.pipelines import RetryConfig, execute_with_retry
+from wdh_io._boundary import DEFAULT_TIMEOUTS, Timeouts, transaction_scope
 from wdh_io._translate import secrets_of, translate
 from wdh_io.database._engine import create_engine
+from wdh_io.database._url import mask_url
 from wdh_io.errors import DatabaseError, TransientDatabaseError, WdhIoError
 from wdh_io.loader._copy import copy_append, copy_upsert, supports_copy
 from wdh_io.loader._generic import generic_append, generic_upsert, supports_upsert
-from wdh_io.loader._projection import Catalog, project
+from wdh_io.loader._projection import Catalog, TableInfo, project
 from wdh_io.loader._result import LoadMethod, LoadResult
-from wdh_io.loader._values import prepare_frame
+from wdh_io.loader._session import utc_session
+from wdh_io.loader._values import ColumnSpec, prepare_frame
 from wdh_logging import get_logger
 
 __all__ = ["LoadTransaction", "WarehouseLoader"]
@@ -66,7 +73,7 @@ class LoadTransaction:
     def __init__(self, loader: WarehouseLoader, connection: Connection) -> None:
         self._loader = loader
         self.connection = connection
-        self.failed: DatabaseError | None = None
+        self.failed: BaseException | None = None
 
     def load_dataframe(
         self,
@@ -90,7 +97,9 @@ class LoadTransaction:
                 lambda: self._loader._load_on(self.connection, df, table, schema, upsert_keys),
                 upsert=bool(upsert_keys),
             )
-        except DatabaseError as exc:
+        except BaseException as exc:
+            # Whatever the error and whether or not the caller catches it, the
+            # transaction holds part of a failed load: it can only roll back.
             self.failed = exc
             raise
 
@@ -107,6 +116,10 @@ class WarehouseLoader:
     :class:`~wdh_io.errors.TransientDatabaseError` is ever retried).
     ``method``: ``"copy"`` (PostgreSQL with psycopg2 only), ``"generic"`` or ``"auto"``
     (COPY where available).
+    ``lock_timeout_ms`` / ``statement_timeout_ms``: PostgreSQL's ``lock_timeout`` and
+    ``statement_timeout`` for this loader's transactions (0 = no limit; defaults: one
+    minute, one hour, as ``DB_LOCK_TIMEOUT_MS`` / ``DB_STATEMENT_TIMEOUT_MS``). A lock
+    timeout is transient (retried), a statement timeout is not.
     """
 
     def __init__(
@@ -118,9 +131,12 @@ class WarehouseLoader:
         retry: RetryConfig | None = None,
         method: Literal["auto", "copy", "generic"] = "auto",
         sleep: Callable[[float], None] = time.sleep,
+        lock_timeout_ms: int = DEFAULT_TIMEOUTS.lock_ms,
+        statement_timeout_ms: int = DEFAULT_TIMEOUTS.statement_ms,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self._timeouts = Timeouts(lock_ms=lock_timeout_ms, statement_ms=statement_timeout_ms)
         if isinstance(engine_or_url, Engine):
             self._engine = engine_or_url
             self._owns_engine = False
@@ -162,13 +178,23 @@ class WarehouseLoader:
         return self._method
 
     @property
+    def lock_timeout_ms(self) -> int:
+        """PostgreSQL ``lock_timeout`` of this loader's transactions (0 = none)."""
+        return self._timeouts.lock_ms
+
+    @property
+    def statement_timeout_ms(self) -> int:
+        """PostgreSQL ``statement_timeout`` of this loader's transactions (0 = none)."""
+        return self._timeouts.statement_ms
+
+    @property
     def batch_size(self) -> int:
         """Rows per batch."""
         return self._batch_size
 
     def __repr__(self) -> str:
         return (
-            f"WarehouseLoader(url={self._engine.url!r}, method={self._method!r}, "
+            f"WarehouseLoader(url={mask_url(self._engine.url)!r}, method={self._method!r}, "
             f"batch_size={self._batch_size})"
         )
 
@@ -288,32 +314,24 @@ class WarehouseLoader:
     def transaction(self) -> Iterator[LoadTransaction]:
         """One transaction for several loads (and any statement on ``tx.connection``).
 
-        Commits when the block ends normally, rolls back when it raises. Not retried
-        (a ``with`` block cannot be re-run): use :meth:`run_in_transaction` for that.
+        Commits when the block ends normally, rolls back when it raises. It never commits
+        part of a failed load and never reports a rollback as success: a load in it that
+        failed (even if the caller caught the error), or a statement on ``tx.connection``
+        that failed and whose error was swallowed, makes the normal exit roll back and
+        raise a :class:`~wdh_io.errors.DatabaseError`. Not retried (a ``with`` block cannot
+        be re-run): use :meth:`run_in_transaction` for that.
         """
-        connection = self._connect()
-        try:
-            transaction = connection.begin()
+        with self._scope(action="transaction failed") as connection:
             tx = LoadTransaction(self, connection)
-            try:
-                yield tx
-            except sa.exc.DBAPIError as exc:
-                _rollback_quietly(transaction)
-                raise self._translate(exc, table=None, schema=None) from exc
-            except BaseException:
-                _rollback_quietly(transaction)
-                raise
+            yield tx
             if tx.failed is not None:
-                _rollback_quietly(transaction)
+                failed = tx.failed
                 raise DatabaseError(
                     "transaction rolled back because a load in it failed "
-                    f"({type(tx.failed).__name__})",
-                    table=tx.failed.table,
-                    schema=tx.failed.schema,
-                ) from tx.failed
-            self._commit(transaction, table=None, schema=None)
-        finally:
-            connection.close()
+                    f"({type(failed).__name__})",
+                    table=getattr(failed, "table", None),
+                    schema=getattr(failed, "schema", None),
+                ) from failed
 
     def run_in_transaction(
         self, func: Callable[[LoadTransaction], T], *, operation: str = "transaction"
@@ -343,61 +361,28 @@ class WarehouseLoader:
             logger=log,
         )
 
-    def _translate(
-        self, exc: BaseException, *, table: str | None, schema: str | None
-    ) -> DatabaseError:
-        return translate(
-            exc,
+    def _scope(
+        self, *, action: str, table: str | None = None, schema: str | None = None
+    ) -> AbstractContextManager[Connection]:
+        """This loader's transaction boundary (its secrets and timeouts)."""
+        return transaction_scope(
+            self._engine,
+            action=action,
             table=table,
             schema=schema,
-            dialect=self._engine.dialect,
             secrets=self._secrets,
-            action="database error",
+            timeouts=self._timeouts,
         )
 
-    def _connect(self) -> Connection:
-        try:
-            return self._engine.connect()
-        except sa.exc.DBAPIError as exc:
-            raise self._translate(exc, table=None, schema=None) from exc
-
     def _with_connection(self, func: Callable[[Connection], T]) -> T:
-        with self._connect() as connection:
+        with self._scope(action="database error") as connection:
             return func(connection)
-
-    def _commit(
-        self, transaction: RootTransaction, *, table: str | None, schema: str | None
-    ) -> None:
-        try:
-            transaction.commit()
-        except sa.exc.DBAPIError as exc:
-            # A lost connection here is CommitOutcomeUnknownError (not transient): the
-            # server may have committed before the connection died.
-            raise translate(
-                exc,
-                table=table,
-                schema=schema,
-                dialect=self._engine.dialect,
-                secrets=self._secrets,
-                action="commit failed",
-                during_commit=True,
-            ) from exc
 
     def _in_transaction(
         self, func: Callable[[Connection], T], *, table: str | None, schema: str | None
     ) -> T:
-        connection = self._connect()
-        try:
-            transaction = connection.begin()
-            try:
-                value = func(connection)
-            except BaseException:
-                _rollback_quietly(transaction)
-                raise
-            self._commit(transaction, table=table, schema=schema)
-            return value
-        finally:
-            connection.close()
+        with self._scope(action="load failed", table=table, schema=schema) as connection:
+            return func(connection)
 
     def _load_on(
         self,
@@ -443,36 +428,12 @@ class WarehouseLoader:
                 "batch_size": self._batch_size,  # locates COPY errors by line
             }
             try:
-                if self._method == "copy":
-                    if keys:
-                        inserted, updated = copy_upsert(
-                            connection, info, specs, prepared, keys, error_context=context
-                        )
-                    else:
-                        inserted = copy_append(
-                            connection, info, specs, prepared, error_context=context
-                        )
-                elif keys:
-                    inserted, updated = generic_upsert(
-                        connection,
-                        info,
-                        specs,
-                        prepared,
-                        keys,
-                        batch_size=self._batch_size,
-                        error_context=context,
+                with utc_session(connection, specs, context):
+                    inserted, updated = self._write(
+                        connection, info, specs, prepared, keys=keys, context=context
                     )
-                else:
-                    inserted = generic_append(
-                        connection,
-                        info,
-                        specs,
-                        prepared,
-                        batch_size=self._batch_size,
-                        error_context=context,
-                    )
-            except sa.exc.DBAPIError as exc:  # anything the paths did not translate
-                raise self._translate(exc, table=table, schema=schema) from exc
+            except (sa.exc.SQLAlchemyError, psycopg2.Error) as exc:  # not translated yet
+                raise translate(exc, dialect=connection.dialect, **context) from exc
         return LoadResult(
             table=table,
             schema=schema,
@@ -483,6 +444,41 @@ class WarehouseLoader:
             method=self._method,
             batches=math.ceil(rows / self._batch_size),
         )
+
+    def _write(
+        self,
+        connection: Connection,
+        info: TableInfo,
+        specs: tuple[ColumnSpec, ...],
+        prepared: pd.DataFrame,
+        *,
+        keys: tuple[str, ...],
+        context: dict[str, Any],
+    ) -> tuple[int, int]:
+        """Write the prepared rows by this loader's path; return (inserted, updated)."""
+        if self._method == "copy":
+            if keys:
+                return copy_upsert(connection, info, specs, prepared, keys, error_context=context)
+            return copy_append(connection, info, specs, prepared, error_context=context), 0
+        if keys:
+            return generic_upsert(
+                connection,
+                info,
+                specs,
+                prepared,
+                keys,
+                batch_size=self._batch_size,
+                error_context=context,
+            )
+        inserted = generic_append(
+            connection,
+            info,
+            specs,
+            prepared,
+            batch_size=self._batch_size,
+            error_context=context,
+        )
+        return inserted, 0
 
     def _log_success(self, log: BoundLogger, result: LoadResult) -> None:
         log.info(
@@ -520,12 +516,3 @@ def _name_index_label(exc: DatabaseError, df: pd.DataFrame) -> None:
 
 def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 3)
-
-
-def _rollback_quietly(transaction: RootTransaction) -> None:
-    """Roll back; a dead connection has nothing left to roll back, so errors are moot."""
-    try:
-        if transaction.is_active:
-            transaction.rollback()
-    except sa.exc.DBAPIError:
-        _logger.debug("database.rollback.failed")

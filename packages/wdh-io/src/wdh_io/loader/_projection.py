@@ -40,6 +40,9 @@ class TableInfo:
 
     table: sa.Table
     columns: tuple[ColumnSpec, ...]
+    #: PostgreSQL's ``pg_class.relkind``: ``r`` table, ``p`` partitioned table, ``v``
+    #: view, ``f`` foreign table…; ``r`` on other databases.
+    relkind: str = "r"
 
     @property
     def column_names(self) -> list[str]:
@@ -101,10 +104,34 @@ class Catalog:
         info = TableInfo(
             table=reflected,
             columns=tuple(column_spec(column, dialect_name) for column in reflected.columns),
+            relkind=self._relkind(connection, table, target_schema),
         )
         with self._lock:
             self._tables[key] = info
         return info
+
+    def _relkind(self, connection: Connection, table: str, schema: str | None) -> str:
+        if connection.dialect.name != "postgresql":
+            return "r"
+        try:
+            kind = connection.execute(
+                sa.text(
+                    "SELECT c.relkind FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.relname = :table AND n.nspname = coalesce(:schema, current_schema())"
+                ),
+                {"table": table, "schema": schema},
+            ).scalar()
+        except sa.exc.DBAPIError as exc:
+            raise translate(
+                exc,
+                table=table,
+                schema=schema,
+                dialect=connection.dialect,
+                secrets=self._secrets,
+                action="reflection failed",
+            ) from exc
+        return str(kind) if kind is not None else "r"
 
 
 def project(

@@ -28,7 +28,16 @@ from wdh_io.errors import ReaderError
 from wdh_io.readers._encoding import detect_encoding, find_decode_error
 from wdh_logging import get_logger
 
-__all__ = ["iter_csv_chunks", "normalize_header", "read_csv"]
+__all__ = [
+    "arrow_error",
+    "decode_error",
+    "find_unterminated_quote",
+    "inspect_csv",
+    "iter_csv_chunks",
+    "normalize_header",
+    "read_csv",
+    "unterminated_quote_error",
+]
 
 _log = get_logger(__name__)
 
@@ -61,7 +70,7 @@ def _read_header(path: Path, encoding: str, sep: str) -> list[str]:
                 if row and any(field.strip() for field in row):
                     return row
         except UnicodeDecodeError as exc:
-            raise _decode_error(path, encoding) from exc
+            raise decode_error(path, encoding) from exc
         except csv.Error as exc:
             raise ReaderError(f"malformed header: {exc}", path=str(path), line=1) from exc
     raise ReaderError("the file is empty (no header line)", path=str(path))
@@ -86,7 +95,7 @@ def _normalized_names(path: Path, raw: list[str]) -> list[str]:
     return names
 
 
-def _decode_error(path: Path, encoding: str) -> ReaderError:
+def decode_error(path: Path, encoding: str) -> ReaderError:
     """The error for a file *encoding* cannot decode, naming the byte offset and line."""
     location = find_decode_error(path, encoding)
     if location is None:  # pragma: no cover - the decoder failed, so the scan finds it
@@ -176,18 +185,28 @@ def _validate_field_counts(path: Path, encoding: str, sep: str, expected: int) -
             for _batch in reader:
                 pass
     except UnicodeDecodeError as exc:
-        raise _decode_error(path, encoding) from exc
+        raise decode_error(path, encoding) from exc
     except pa.ArrowInvalid as exc:
-        located = _unterminated_quote_error(path, encoding) or _ragged_record_error(
-            path, encoding, sep, expected
-        )
-        if located is not None:
-            raise located from exc
-        # The csv module found nothing: report pyarrow's verdict without the row's text.
-        verdict = str(exc).split(":", 2)
-        raise ReaderError(
-            f"malformed CSV: {':'.join(verdict[:2]).strip()}", path=str(path)
-        ) from exc
+        raise arrow_error(path, encoding, sep, expected, exc) from exc
+
+
+def arrow_error(
+    path: Path, encoding: str, sep: str, expected: int, exc: pa.ArrowInvalid
+) -> ReaderError:
+    """The :class:`ReaderError` for pyarrow's parse failure *exc*, located by line.
+
+    Tried in order: invalid UTF-8 (pyarrow's own decoder), an unterminated quote, a
+    record with the wrong field count; else pyarrow's verdict without the row's text.
+    """
+    if "UTF8" in str(exc) or "UTF-8" in str(exc):
+        return decode_error(path, encoding)
+    located = _unterminated_quote_error(path, encoding) or _ragged_record_error(
+        path, encoding, sep, expected
+    )
+    if located is not None:
+        return located
+    verdict = str(exc).split(":", 2)
+    return ReaderError(f"malformed CSV: {':'.join(verdict[:2]).strip()}", path=str(path))
 
 
 def _pandas_reader(
@@ -207,6 +226,19 @@ def _pandas_reader(
 
 
 def _prepare(path: str | Path, encoding: str | None, sep: str) -> tuple[Path, str, list[str]]:
+    file, chosen, _raw, names = inspect_csv(path, encoding, sep)
+    _validate_field_counts(file, chosen, sep, len(names))
+    return file, chosen, names
+
+
+def inspect_csv(
+    path: str | Path, encoding: str | None, sep: str
+) -> tuple[Path, str, list[str], list[str]]:
+    """Check the file and its header: (file, encoding, raw header, normalised header).
+
+    Detects and logs the encoding when *encoding* is ``None``. Reads only the header
+    (and, for detection, streams the bytes); the records are not checked here.
+    """
     file = Path(path)
     _check_file(file)
     if file.stat().st_size == 0:
@@ -225,14 +257,13 @@ def _prepare(path: str | Path, encoding: str | None, sep: str) -> tuple[Path, st
         "".encode(chosen)
     except LookupError:
         raise ReaderError(f"unknown encoding {chosen!r}", path=str(file)) from None
-    names = _normalized_names(file, _read_header(file, chosen, sep))
-    _validate_field_counts(file, chosen, sep, len(names))
-    return file, chosen, names
+    raw = _read_header(file, chosen, sep)
+    return file, chosen, raw, _normalized_names(file, raw)
 
 
 def _translate_pandas_error(file: Path, encoding: str, exc: Exception) -> ReaderError:
     if isinstance(exc, UnicodeDecodeError):
-        return _decode_error(file, encoding)
+        return decode_error(file, encoding)
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if "EOF inside string" in first:  # pandas counts records, not lines: find the line
         unterminated = _unterminated_quote_error(file, encoding)
@@ -336,3 +367,16 @@ def _chunks(
             yield from reader
     except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
         raise _translate_pandas_error(file, encoding, exc) from exc
+
+
+def find_unterminated_quote(path: Path, encoding: str) -> ReaderError | None:
+    """The error for a quoted field never closed, or ``None`` (counting every quote)."""
+    return _unterminated_quote_error(path, encoding)
+
+
+def unterminated_quote_error(path: Path, encoding: str) -> ReaderError:
+    """The error for a file that ends inside a quoted field, naming where it opens."""
+    return _unterminated_quote_error(path, encoding) or ReaderError(
+        "unterminated quoted field: no closing quote before the end of the file",
+        path=str(path),
+    )

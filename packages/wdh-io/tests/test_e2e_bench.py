@@ -1,0 +1,43 @@
+"""Smoke-run of benchmarks/e2e_bench.py on a few thousand rows (no timing assertions)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+BENCH = Path(__file__).resolve().parents[3] / "benchmarks" / "e2e_bench.py"
+
+
+@pytest.mark.performance
+@pytest.mark.integration
+def test_e2e_bench_runs(database_url: sa.URL, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("e2e_bench", BENCH)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["e2e_bench"] = module
+    try:
+        spec.loader.exec_module(module)
+        url = database_url.render_as_string(hide_password=False)
+        arguments = ["--rows", "3000", "--repeat", "1", "--skip-memory", "--database-url", url]
+        assert module.main(arguments) == 0
+    finally:
+        sys.modules.pop("e2e_bench", None)
+    output = capsys.readouterr().out
+    assert "file: 3,000 rows" in output
+    invalid = int(output.split(" invalid")[0].rsplit(", ", 1)[-1])
+    assert 0 < invalid < 100
+    assert f"rows loaded {3000 - invalid:,}, rejected rows written {invalid:,}" in output
+    assert "PARTIAL: validation is a stand-in" in output
+    last = output.strip().splitlines()[-1]
+    assert [pair.split("=")[0] for pair in last.split()] == [
+        "e2e_vs_floor",
+        "mem_4x_vs_1x",
+        "dry_run_vs_load",
+        "status",
+    ]
+    assert float(last.split()[0].split("=")[1]) > 0

@@ -1,0 +1,349 @@
+"""Both load paths store the same thing for every PostgreSQL type a frame can carry, or
+refuse it with the same error class; counts are exact in every table shape.
+
+The matrix loads one frame per column type, both ways (COPY and generic), as an append
+and as an upsert (half the keys new), under a session time zone far from UTC, and
+compares the stored text of every value and the ``LoadResult`` of every call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from wdh_domain.pipelines import RetryConfig
+from wdh_io.database import create_engine
+from wdh_io.errors import DatabaseError, DataValidationError
+from wdh_io.loader import LoadResult, WarehouseLoader
+
+pytestmark = pytest.mark.integration
+
+METHODS = ("copy", "generic")
+NO_RETRY = RetryConfig(max_attempts=1)
+ZONE = "America/Los_Angeles"
+UUID_A = uuid.UUID("12345678-1234-5678-1234-567812345678")
+NAIVE = dt.datetime(2024, 3, 10, 2, 30, 0, 123_456)  # noqa: DTZ001 - naive means UTC
+AWARE = dt.datetime(2024, 3, 10, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+
+def _col(values: list[Any], dtype: Any = object) -> pd.Series:
+    series: pd.Series = pd.Series(values, dtype=dtype)
+    return series
+
+
+#: PostgreSQL type → a column of four values (the last usually NULL) of what a frame
+#: holds for it, in the dtypes pipelines and readers produce.
+MATRIX: dict[str, tuple[str, pd.Series]] = {
+    "smallint": ("smallint", _col([1, -32768, 32767, None], "Int16")),
+    "integer_obj": ("integer", _col([1, decimal.Decimal(2), 3.0, None])),
+    "bigint": ("bigint", _col([2**62, -(2**40), 0, 7], "int64")),
+    "real": ("real", _col([1.5, -0.25, np.nan, 3.0], "float32")),
+    "double": ("double precision", _col([0.1, 1e300, -0.0, np.nan], "float64")),
+    "numeric_s": (
+        "numeric(12, 4)",
+        _col([decimal.Decimal("1.2345"), decimal.Decimal("NaN"), decimal.Decimal("-9"), None]),
+    ),
+    "numeric": ("numeric", _col([decimal.Decimal("1e-20"), 3, 2.5, None])),
+    "boolean": ("boolean", _col([True, False, None, True], "boolean")),
+    "text_str": ("text", _col(["a\\b", 'q"q,x', "中文\n😀", None], "str")),
+    "text_obj": ("text", _col(["", "\\x41", "tab\tx", None])),
+    "text_arrow": ("text", _col(["a", "b\\N", "", None], pd.ArrowDtype(pa.string()))),
+    "varchar": ("varchar(20)", _col(["x", "y", "z", None], "string")),
+    "char": ("char(5)", _col(["ab", "abcde", "a  ", None])),
+    "date_obj": ("date", _col([dt.date(2024, 2, 29), dt.date(1, 1, 1), None, NAIVE])),
+    "date64": ("date", _col(["2024-02-29", "1970-01-01", None, "2000-01-01"], "datetime64[s]")),
+    "ts": (
+        "timestamp",
+        _col(["2024-01-01 00:00:01.5", None, "1900-01-01", "2262-01-01"], "datetime64[us]"),
+    ),
+    "ts_obj": ("timestamp", _col([NAIVE, AWARE, None, pd.Timestamp("2024-01-01")])),
+    "tstz_naive": (
+        "timestamptz",
+        _col(["2024-01-01 12:00", None, "2024-07-01", "1999-12-31"], "datetime64[ns]"),
+    ),
+    "tstz_aware": (
+        "timestamptz",
+        pd.Series(
+            pd.to_datetime(
+                _col(["2024-01-01T08:00:00+08:00", None, "2024-07-01T00:00Z", "1999-12-31T23:00Z"]),
+                utc=True,
+                format="ISO8601",
+            )
+        ),
+    ),
+    "tstz_obj": ("timestamptz", _col([NAIVE, AWARE, None, NAIVE])),
+    "tstz_text": (
+        "timestamptz",
+        _col(["2024-01-01 12:00:00", None, "2024-07-01", "2000-01-01"], "str"),
+    ),
+    "time": ("time", _col([dt.time(1, 2, 3), dt.time(23, 59, 59, 999_999), None, dt.time()])),
+    "interval": ("interval", _col(["1 day 2h", "-3min", None, "36h 0.5s"], "timedelta64[us]")),
+    "interval_obj": (
+        "interval",
+        _col([dt.timedelta(days=1, hours=2), None, dt.timedelta(microseconds=-1), dt.timedelta()]),
+    ),
+    "bytea": ("bytea", _col([b"\\x41", b"\x00\xff\\\\", None, b""])),
+    "uuid_obj": ("uuid", _col([UUID_A, uuid.UUID(int=0), None, UUID_A])),
+    "uuid_str": ("uuid", _col([str(UUID_A), None, str(uuid.UUID(int=1)), str(UUID_A)], "str")),
+    "json": ("json", _col([{"a": [1, 2.5, None]}, [1, "x"], '{"doc": "as text"}', None])),
+    "jsonb": ("jsonb", _col([{"z": 1, "a": {"b": "中"}}, None, 3, [True, None]])),
+    "int_array": ("integer[]", _col([[1, 2], [], None, [None, 3]])),
+    "text_array": ("text[]", _col([["a", 'b"c', "d,e", "{x}", None], ["\\"], None, ["NULL"]])),
+    "inet": ("inet", _col(["10.0.0.1", "::1", None, "192.168.0.0/24"])),
+}
+
+
+@pytest.fixture
+def engine(database_url: sa.URL, postgresql: psycopg.Connection[Any]) -> Iterator[sa.Engine]:
+    engine = create_engine(database_url, pool_size=2)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"ALTER DATABASE {postgresql.info.dbname} SET TimeZone TO '{ZONE}'")
+    engine.dispose()  # new connections get the far-from-UTC zone
+    yield engine
+    engine.dispose()
+
+
+def _stored(engine: sa.Engine, table: str) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET TimeZone TO 'UTC'")
+        result = conn.exec_driver_sql(f"SELECT id, v::text FROM {table} ORDER BY id")
+        return [tuple(row) for row in result]
+
+
+def _comparable(result: LoadResult) -> tuple[Any, ...]:
+    return (result.rows_inserted, result.rows_updated, result.batches, result.columns_dropped)
+
+
+def _load_both_ways(
+    engine: sa.Engine, ddl: str, frame: pd.DataFrame, *, upsert: bool, batch_size: int = 2
+) -> dict[str, Any]:
+    """Load *frame* into a table per method; the results, or the error classes."""
+    outcome: dict[str, Any] = {}
+    for method in METHODS:
+        table = f"t_{method}"
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+            conn.exec_driver_sql(ddl.format(t=table))
+        loader = WarehouseLoader(engine, method=method, batch_size=batch_size, retry=NO_RETRY)  # type: ignore[arg-type]
+        try:
+            if upsert:
+                first = loader.load_dataframe(frame.iloc[:2], table, upsert_keys=["id"])
+                second = loader.load_dataframe(
+                    pd.concat([frame.iloc[1:2], frame.iloc[2:]]).iloc[::-1],
+                    table,
+                    upsert_keys=["id"],
+                )
+                outcome[method] = (
+                    [_comparable(first), _comparable(second)],
+                    _stored(engine, table),
+                )
+            else:
+                result = loader.load_dataframe(frame, table)
+                outcome[method] = ([_comparable(result)], _stored(engine, table))
+        except DatabaseError as exc:
+            outcome[method] = type(exc)
+    return outcome
+
+
+@pytest.mark.parametrize("upsert", [False, True], ids=["append", "upsert"])
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_both_paths_store_the_same(engine: sa.Engine, name: str, upsert: bool) -> None:
+    pg_type, values = MATRIX[name]
+    frame = pd.DataFrame({"id": range(len(values)), "v": values.to_numpy()}).astype(
+        {"v": values.dtype}
+    )
+    outcome = _load_both_ways(
+        engine, f"CREATE TABLE {{t}} (id integer PRIMARY KEY, v {pg_type})", frame, upsert=upsert
+    )
+    assert outcome["copy"] == outcome["generic"]
+    assert not isinstance(outcome["copy"], type), outcome["copy"]
+
+
+#: What the values mean, checked on one path (the other must agree, by the matrix).
+EXPECTED = {
+    "interval": ["1 day 02:00:00", "-00:03:00", None, "1 day 12:00:00.5"],
+    "interval_obj": ["1 day 02:00:00", None, "-00:00:00.000001", "00:00:00"],
+    "bytea": ["\\x5c783431", "\\x00ff5c5c", None, "\\x"],
+    "numeric_s": ["1.2345", None, "-9.0000", None],
+    "tstz_naive": [
+        "2024-01-01 12:00:00+00",
+        None,
+        "2024-07-01 00:00:00+00",
+        "1999-12-31 00:00:00+00",
+    ],
+    "tstz_text": [
+        "2024-01-01 12:00:00+00",
+        None,
+        "2024-07-01 00:00:00+00",
+        "2000-01-01 00:00:00+00",
+    ],
+    "tstz_obj": [
+        "2024-03-10 02:30:00.123456+00",
+        "2024-03-10 02:30:00+00",
+        None,
+        "2024-03-10 02:30:00.123456+00",
+    ],
+    "uuid_obj": [str(UUID_A), str(uuid.UUID(int=0)), None, str(UUID_A)],
+    "jsonb": ['{"a": {"b": "中"}, "z": 1}', None, "3", "[true, null]"],
+    "json": ['{"a": [1, 2.5, null]}', '[1, "x"]', '{"doc": "as text"}', None],
+    "text_array": ['{a,"b\\"c","d,e","{x}",NULL}', '{"\\\\"}', None, '{"NULL"}'],
+    "int_array": ["{1,2}", "{}", None, "{NULL,3}"],
+    "integer_obj": ["1", "2", "3", None],
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_values_keep_their_meaning(engine: sa.Engine, name: str) -> None:
+    pg_type, values = MATRIX[name]
+    frame = pd.DataFrame({"id": range(len(values)), "v": values.to_numpy()}).astype(
+        {"v": values.dtype}
+    )
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE t (id integer PRIMARY KEY, v {pg_type})")
+    WarehouseLoader(engine, method="copy", retry=NO_RETRY).load_dataframe(frame, "t")
+    assert [v for _, v in _stored(engine, "t")] == EXPECTED[name]
+
+
+REFUSED: dict[str, tuple[str, pd.Series, int]] = {
+    "non-whole Decimal into integer": ("integer", _col([1, decimal.Decimal("3.5")]), 1),
+    "non-whole float in objects into integer": ("integer", _col([2.0, 3.5]), 1),
+    "NUL in an Arrow string": ("text", _col(["ok", "a\x00b"], pd.ArrowDtype(pa.string())), 1),
+    "NUL in str dtype": ("text", _col(["ok", "a\x00b"], "str"), 1),
+    "year 10000": (
+        "timestamp",
+        pd.Series(np.array(["2000-01-01", "10000-01-01"], dtype="datetime64[s]")),
+        1,
+    ),
+    "NaN inside JSON": ("jsonb", _col([{"a": 1}, {"a": float("nan")}]), 1),
+    "a datetime inside JSON": ("jsonb", _col([None, {"at": NAIVE}]), 1),
+}
+
+
+@pytest.mark.parametrize("upsert", [False, True], ids=["append", "upsert"])
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_both_paths_refuse_the_same(engine: sa.Engine, case: str, upsert: bool) -> None:
+    pg_type, values, row = REFUSED[case]
+    frame = pd.DataFrame({"id": range(len(values)), "v": values})
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE t (id integer PRIMARY KEY, v {pg_type})")
+    for method in METHODS:
+        loader = WarehouseLoader(engine, method=method, retry=NO_RETRY)  # type: ignore[arg-type]
+        with pytest.raises(DataValidationError) as caught:
+            loader.load_dataframe(frame, "t", upsert_keys=["id"] if upsert else None)
+        assert (caught.value.column, caught.value.row) == ("v", row), str(caught.value)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 0
+
+
+# ----------------------------------------------------------------------- table shapes
+
+
+def test_views_load_the_same_both_ways(engine: sa.Engine) -> None:
+    ddl = (
+        "CREATE TABLE base_{t} (id integer PRIMARY KEY, v text); "
+        "CREATE VIEW {t} AS SELECT id, v FROM base_{t}"
+    )
+    frame = pd.DataFrame({"id": [1, 2, 3], "v": ["a", "b", "c"]})
+    for upsert in (False, True):
+        with engine.begin() as conn:
+            for method in METHODS:
+                conn.exec_driver_sql(f"DROP VIEW IF EXISTS t_{method}")
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS base_t_{method}")
+        outcome = _load_both_ways(engine, ddl, frame, upsert=upsert)
+        assert outcome["copy"] == outcome["generic"]
+        counts, stored = outcome["copy"]
+        assert stored == [(1, "a"), (2, "b"), (3, "c")]
+        assert counts == ([(2, 0, 1, ()), (1, 1, 1, ())] if upsert else [(3, 0, 2, ())])
+
+
+def test_partitioned_tables_take_upserts_with_exact_counts(engine: sa.Engine) -> None:
+    ddl = (
+        "CREATE TABLE {t} (id integer, region text, v text, PRIMARY KEY (id, region)) "
+        "PARTITION BY LIST (region); "
+        "CREATE TABLE {t}_east PARTITION OF {t} FOR VALUES IN ('east'); "
+        "CREATE TABLE {t}_west PARTITION OF {t} FOR VALUES IN ('west')"
+    )
+    results = {}
+    for method in METHODS:
+        table = f"p_{method}"
+        with engine.begin() as conn:
+            conn.exec_driver_sql(ddl.format(t=table))
+        loader = WarehouseLoader(engine, method=method, retry=NO_RETRY)  # type: ignore[arg-type]
+        first = pd.DataFrame({"id": [1, 2], "region": ["east", "west"], "v": ["a", "b"]})
+        second = pd.DataFrame({"id": [2, 3, 1], "region": ["west", "east", "west"], "v": "c"})
+        results[method] = [
+            _comparable(loader.load_dataframe(first, table, upsert_keys=["id", "region"])),
+            _comparable(loader.load_dataframe(second, table, upsert_keys=["id", "region"])),
+            _stored_rows(engine, table),
+        ]
+    assert results["copy"] == results["generic"]
+    assert results["copy"][:2] == [(2, 0, 1, ()), (2, 1, 1, ())]
+
+
+def _stored_rows(engine: sa.Engine, table: str) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1, 2")]
+
+
+@pytest.mark.parametrize("upsert", [False, True], ids=["append", "upsert"])
+def test_rows_a_trigger_skips_are_not_counted(engine: sa.Engine, upsert: bool) -> None:
+    results = {}
+    for method in METHODS:
+        table = f"trg_{method}"
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"CREATE TABLE {table} (id integer PRIMARY KEY, v text); "
+                f"CREATE FUNCTION skip_{method}() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN IF NEW.v = 'skip' THEN RETURN NULL; END IF; RETURN NEW; END $$; "
+                f"CREATE TRIGGER skip BEFORE INSERT OR UPDATE ON {table} "
+                f"FOR EACH ROW EXECUTE FUNCTION skip_{method}(); "
+                f"INSERT INTO {table} VALUES (1, 'old'), (2, 'old')"
+            )
+        loader = WarehouseLoader(engine, method=method, batch_size=2, retry=NO_RETRY)  # type: ignore[arg-type]
+        frame = pd.DataFrame({"id": [1, 2, 3, 4], "v": ["skip", "new", "skip", "new"]})
+        result = loader.load_dataframe(
+            frame.iloc[2:] if not upsert else frame, table, upsert_keys=["id"] if upsert else None
+        )
+        results[method] = (_comparable(result), _stored_rows(engine, table))
+    assert results["copy"] == results["generic"]
+    counts, stored = results["copy"]
+    if upsert:
+        assert counts[:2] == (1, 1)  # 4 inserted, 2 updated; 1 and 3 skipped
+        assert stored == [(1, "old"), (2, "new"), (4, "new")]
+    else:
+        assert counts[:2] == (1, 0)
+        assert stored == [(1, "old"), (2, "old"), (4, "new")]
+
+
+@pytest.mark.parametrize("batch_size", [1, 1000])
+@pytest.mark.parametrize(
+    ("pg_type", "keys"),
+    [
+        ("char(5)", ["ab", "ab  "]),
+        ("numeric(10, 2)", [decimal.Decimal("1.001"), decimal.Decimal("1.002")]),
+    ],
+)
+def test_duplicate_keys_are_judged_by_postgresql_equality(
+    engine: sa.Engine, pg_type: str, keys: list[Any], batch_size: int
+) -> None:
+    for method in METHODS:
+        table = f"dup_{method}"
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+            conn.exec_driver_sql(f"CREATE TABLE {table} (k {pg_type} PRIMARY KEY, v text)")
+        loader = WarehouseLoader(engine, method=method, batch_size=batch_size, retry=NO_RETRY)  # type: ignore[arg-type]
+        frame = pd.DataFrame({"k": pd.Series(keys, dtype=object), "v": ["first", "second"]})
+        with pytest.raises(DataValidationError, match="rows 0, 1 share a key") as caught:
+            loader.load_dataframe(frame, table, upsert_keys=["k"])
+        assert caught.value.row == 0
+        assert _stored_rows(engine, table) == []
