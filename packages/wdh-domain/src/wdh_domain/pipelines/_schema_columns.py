@@ -1,0 +1,339 @@
+"""Column-wise checks of one compiled field: parse, coerce and check a whole column.
+
+Each kind has a fast path for the canonical text (or native dtype) of its values, done
+with pandas/numpy over the column. A cell the fast path does not take -- unusual text,
+a failed constraint, an unexpected type -- is validated by pydantic itself (a
+``TypeAdapter`` of the field's annotated type), once per distinct value. Pydantic thus
+decides every borderline case, so verdicts, error types and messages are its own, while
+well-formed data never leaves vectorized code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import infer_dtype
+from pydantic import ValidationError
+
+from wdh_domain._sanitize import MASK, is_sensitive_key, truncate
+from wdh_domain.pipelines._schema_plan import FieldPlan
+
+__all__ = ["FieldCheck", "check_field", "describe_error"]
+
+_MAX_VALUE_CHARS: Final = 60
+_EMPTY_CELL: Final = "required value is missing (the cell is empty)"
+
+_INT_TEXT: Final = r"-?(?:0|[1-9][0-9]{0,17})"
+_FLOAT_TEXT: Final = r"[+-]?[0-9]{1,300}(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,3})?"
+_DECIMAL_TEXT: Final = r"[+-]?[0-9]+(?:\.[0-9]+)?"
+_DATE_TEXT: Final = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_DATETIME_TEXT: Final = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+)
+_ASCII_SPACE: Final = " \t\n\r\x0b\x0c"
+_BOOL_TEXT: Final = {
+    **dict.fromkeys(("0", "off", "f", "false", "n", "no"), False),
+    **dict.fromkeys(("1", "on", "t", "true", "y", "yes"), True),
+}
+
+
+def describe_error(field: str, error_type: str, message: str, value: object) -> str:
+    """The row error message both validation steps use: pydantic's message plus the
+    offending value (masked for a sensitive field), or a plain "the cell is empty"."""
+    if value is None and error_type != "missing":
+        return _EMPTY_CELL
+    shown = MASK if is_sensitive_key(field.rsplit(".", 1)[-1]) else repr(value)
+    return f"{message} (got {truncate(shown, _MAX_VALUE_CHARS)})"
+
+
+@dataclass(slots=True)
+class FieldCheck:
+    """Outcome of one field over one chunk: output ``values`` (one per row) and the
+    failures as parallel arrays (row position in the chunk, dotted field, type, message)."""
+
+    values: Any
+    positions: np.ndarray
+    fields: list[str]
+    codes: list[str]
+    messages: list[str]
+
+
+def _text(column: pd.Series) -> pd.Series | None:
+    """The column as pandas text when every present value is a str, else None."""
+    if isinstance(column.dtype, pd.StringDtype):
+        return column
+    if column.dtype == object and infer_dtype(column, skipna=True) in ("string", "empty"):
+        return column.astype("str")
+    return None
+
+
+def _matches(text: pd.Series | None, pattern: str, n: int) -> np.ndarray:
+    if text is None:
+        return np.zeros(n, dtype=bool)
+    return np.asarray(text.str.fullmatch(pattern).fillna(value=False), dtype=bool)
+
+
+def _bounds(plan: FieldPlan, values: Any, ok: np.ndarray) -> np.ndarray:
+    """``ok`` minus the cells that break gt/ge/lt/le (pydantic then words the error)."""
+    checks = ((plan.gt, np.greater), (plan.ge, np.greater_equal))
+    checks += ((plan.lt, np.less), (plan.le, np.less_equal))
+    for bound, compare in checks:
+        if bound is None:
+            continue
+        if isinstance(values, np.ndarray) and values.dtype != object:
+            ok = ok & compare(values, bound)
+        else:
+            passed = [bool(compare(v, bound)) if keep else False for v, keep in zip(values, ok)]
+            ok = ok & np.asarray(passed, dtype=bool)
+    return ok
+
+
+def _fast_int(plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[Any, np.ndarray]:
+    n = len(column)
+    if column.dtype.kind in "iu":
+        return column.to_numpy(dtype=np.int64), present.copy()
+    if column.dtype.kind == "f":
+        raw = column.to_numpy(dtype=np.float64)
+        ok = present & np.isfinite(raw) & (np.floor(raw) == raw) & (np.abs(raw) < 2**53)
+        return np.where(ok, raw, 0).astype(np.int64), ok
+    text = _text(column)
+    ok = present & _matches(text, _INT_TEXT, n)
+    values = np.zeros(n, dtype=np.int64)
+    if text is not None and ok.any():
+        values[ok] = text[ok].astype(np.int64).to_numpy()
+    return values, ok
+
+
+def _fast_float(plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[Any, np.ndarray]:
+    n = len(column)
+    if column.dtype.kind in "iuf":
+        raw = column.to_numpy(dtype=np.float64)
+        return raw, present & np.isfinite(raw) if column.dtype.kind == "f" else present.copy()
+    text = _text(column)
+    ok = present & _matches(text, _FLOAT_TEXT, n)
+    values = np.zeros(n, dtype=np.float64)
+    if text is not None and ok.any():
+        values[ok] = text[ok].astype(np.float64).to_numpy()
+        ok &= np.isfinite(values)
+    return values, ok
+
+
+def _fast_decimal(
+    plan: FieldPlan, column: pd.Series, present: np.ndarray
+) -> tuple[Any, np.ndarray]:
+    n = len(column)
+    text = _text(column)
+    ok = present & _matches(text, _DECIMAL_TEXT, n)
+    values = np.full(n, None, dtype=object)
+    if text is None or not ok.any():
+        return values, ok
+    good = text[ok]
+    if plan.max_digits is not None or plan.decimal_places is not None:
+        # pydantic counts digits of the normalized value: no leading zeros before the
+        # point, no trailing zeros after it.
+        unsigned = good.str.lstrip("+-")
+        parts = unsigned.str.partition(".")
+        whole = parts[0].str.lstrip("0").str.len().to_numpy()
+        places = parts[2].str.rstrip("0").str.len().to_numpy()
+        fits = np.ones(len(good), dtype=bool)
+        if plan.max_digits is not None:
+            fits &= (whole + places) <= plan.max_digits
+        if plan.decimal_places is not None:
+            fits &= places <= plan.decimal_places
+        if plan.max_digits is not None and plan.decimal_places is not None:
+            fits &= whole <= plan.max_digits - plan.decimal_places
+        ok[np.flatnonzero(ok)[~fits]] = False
+    values[ok] = [Decimal(v) for v in text[ok].tolist()]
+    return values, ok
+
+
+def _fast_str(plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[Any, np.ndarray]:
+    text = _text(column)
+    if text is None:
+        return np.full(len(column), None, dtype=object), np.zeros(len(column), dtype=bool)
+    ok = present.copy()
+    if plan.strip:
+        # Python and pydantic agree on ASCII whitespace; a cell with any other space-like
+        # character at an end goes to pydantic.
+        text = text.str.strip(_ASCII_SPACE)
+        ok &= ~np.asarray(text.str.contains(r"^\s|\s$", regex=True).fillna(value=False))
+    if plan.min_length is not None or plan.max_length is not None:
+        lengths = text.str.len().fillna(0).to_numpy(dtype=np.int64)
+        if plan.min_length is not None:
+            ok &= lengths >= plan.min_length
+        if plan.max_length is not None:
+            ok &= lengths <= plan.max_length
+    if plan.pattern is not None:
+        ok &= np.asarray(text.str.contains(plan.pattern, regex=True).fillna(value=False))
+    return text.to_numpy(dtype=object), ok
+
+
+def _fast_temporal(
+    plan: FieldPlan, column: pd.Series, present: np.ndarray
+) -> tuple[Any, np.ndarray]:
+    n = len(column)
+    text = _text(column)
+    pattern = _DATE_TEXT if plan.kind == "date" else _DATETIME_TEXT
+    ok = present & _matches(text, pattern, n)
+    values = np.full(n, None, dtype=object)
+    if text is None or not ok.any():
+        return values, ok
+    stamps = pd.to_datetime(text[ok], format="ISO8601", errors="coerce")
+    parsed = stamps.notna().to_numpy()
+    ok[np.flatnonzero(ok)[~parsed]] = False
+    good = stamps[parsed]
+    if plan.kind == "date":
+        values[ok] = good.dt.date.to_numpy(dtype=object)
+    else:
+        values[ok] = good.dt.to_pydatetime()
+    return values, ok
+
+
+def _fast_bool(plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[Any, np.ndarray]:
+    if column.dtype == bool:
+        return column.to_numpy(), present.copy()
+    text = _text(column)
+    if text is None:
+        return np.zeros(len(column), dtype=bool), np.zeros(len(column), dtype=bool)
+    mapped = text.str.lower().map(_BOOL_TEXT)
+    ok = present & np.asarray(mapped.notna())
+    return np.asarray(mapped.fillna(value=False), dtype=bool), ok
+
+
+def _fast_choice(plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[Any, np.ndarray]:
+    text = _text(column)
+    if text is None:
+        return np.full(len(column), None, dtype=object), np.zeros(len(column), dtype=bool)
+    mapped = text.map(plan.choices)
+    ok = present & np.asarray(mapped.notna())
+    return mapped.to_numpy(dtype=object), ok
+
+
+_FAST = {
+    "int": _fast_int,
+    "float": _fast_float,
+    "decimal": _fast_decimal,
+    "str": _fast_str,
+    "date": _fast_temporal,
+    "datetime": _fast_temporal,
+    "bool": _fast_bool,
+    "choice": _fast_choice,
+}
+
+
+def _adapt(plan: FieldPlan, value: object) -> tuple[bool, Any]:
+    """Pydantic's own verdict on one value: (True, coerced) or (False, its errors)."""
+    assert plan.adapter is not None  # noqa: S101 - compiled fields always have one
+    try:
+        return True, plan.adapter.validate_python(value)
+    except ValidationError as exc:
+        return False, exc.errors(include_url=False)
+
+
+def _slow_cells(plan: FieldPlan, raw: np.ndarray, positions: np.ndarray) -> dict[int, Any]:
+    """Pydantic verdicts for the cells at ``positions``, computed once per distinct value."""
+    verdicts: dict[Any, tuple[bool, Any]] = {}
+    out: dict[int, Any] = {}
+    for position in positions.tolist():
+        value = raw[position]
+        try:
+            key = (type(value), value)
+            verdict = verdicts.get(key)
+            if verdict is None:
+                verdict = verdicts[key] = _adapt(plan, value)
+        except TypeError:  # unhashable cell: validate it on its own
+            verdict = _adapt(plan, value)
+        out[position] = verdict
+    return out
+
+
+def _column_values(plan: FieldPlan, values: Any, missing: np.ndarray, fixed: dict[int, Any]) -> Any:
+    """The output column: native dtype where the kind has one, else Python objects."""
+    if plan.kind in ("int", "float", "bool") and isinstance(values, np.ndarray):
+        if not fixed and not missing.any():
+            return values
+        if plan.kind == "float" and all(isinstance(v, float) for v in fixed.values()):
+            out = values.astype(np.float64, copy=True)
+            for position, value in fixed.items():
+                out[position] = value
+            out[missing] = np.nan
+            return out
+        if plan.kind == "int" and all(
+            type(v) is int and -(2**63) <= v < 2**63 for v in fixed.values()
+        ):
+            array = pd.array(values, dtype="Int64")
+            for position, value in fixed.items():
+                array[position] = value
+            array[missing] = pd.NA
+            return array
+        values = values.astype(object)
+    out = np.array(values, dtype=object, copy=True)
+    for position, value in fixed.items():
+        out[position] = value
+    out[missing] = None
+    return out
+
+
+def check_field(plan: FieldPlan, column: pd.Series | None, missing: np.ndarray) -> FieldCheck:
+    """Validate and coerce ``column`` (``None``: the frame lacks it) for ``plan``.
+
+    ``missing`` marks the blank cells; they are ``None`` to pydantic (allowed when the
+    field is ``| None``, else the error pydantic gives for ``None``).
+    """
+    n = len(missing)
+    if column is None:
+        messages = ["Field required"] * n
+        return FieldCheck(
+            values=np.full(n, None, dtype=object),
+            positions=np.arange(n, dtype=np.int64),
+            fields=[plan.name] * n,
+            codes=["missing"] * n,
+            messages=messages,
+        )
+    present = ~missing
+    fast = _FAST[plan.kind or "str"]
+    values, ok = fast(plan, column, present)
+    ok = _bounds(plan, values, ok) if plan.kind in ("int", "float", "decimal") else ok
+    slow_positions = np.flatnonzero(present & ~ok)
+    if not plan.nullable and missing.any():
+        slow_positions = np.union1d(slow_positions, np.flatnonzero(missing))
+    raw = column.to_numpy(dtype=object)
+    verdicts = _slow_cells(plan, np.where(missing, None, raw), slow_positions)
+    fixed: dict[int, Any] = {}
+    positions: list[int] = []
+    fields: list[str] = []
+    codes: list[str] = []
+    messages: list[str] = []
+    message_cache: dict[Any, str] = {}
+    for position, (valid, result) in verdicts.items():
+        if valid:
+            fixed[position] = result
+            continue
+        for error in result:
+            where = ".".join([plan.name, *map(str, error["loc"])])
+            value = error.get("input")
+            try:
+                key = (where, error["type"], error["msg"], type(value), value)
+                message = message_cache.get(key)
+                if message is None:
+                    message = message_cache[key] = describe_error(
+                        where, error["type"], error["msg"], value
+                    )
+            except TypeError:
+                message = describe_error(where, error["type"], error["msg"], value)
+            positions.append(position)
+            fields.append(where)
+            codes.append(error["type"])
+            messages.append(message)
+    still_missing = missing.copy()
+    return FieldCheck(
+        values=_column_values(plan, values, still_missing, fixed),
+        positions=np.asarray(positions, dtype=np.int64),
+        fields=fields,
+        codes=codes,
+        messages=messages,
+    )
