@@ -201,7 +201,7 @@ def _fast_bool(plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple
         return np.zeros(len(column), dtype=bool), np.zeros(len(column), dtype=bool)
     mapped = text.str.lower().map(_BOOL_TEXT)
     ok = present & np.asarray(mapped.notna())
-    return np.asarray(mapped.fillna(value=False), dtype=bool), ok
+    return mapped.eq(other=True).to_numpy(dtype=bool), ok
 
 
 def _fast_choice(plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[Any, np.ndarray]:
@@ -281,10 +281,16 @@ def _column_values(plan: FieldPlan, values: Any, missing: np.ndarray, fixed: dic
 def check_field(plan: FieldPlan, column: pd.Series | None, missing: np.ndarray) -> FieldCheck:
     """Validate and coerce ``column`` (``None``: the frame lacks it) for ``plan``.
 
+    A missing column is a missing key to pydantic: the field's default, else ``missing``.
+
     ``missing`` marks the blank cells; they are ``None`` to pydantic (allowed when the
     field is ``| None``, else the error pydantic gives for ``None``).
     """
     n = len(missing)
+    if column is None and plan.has_default:
+        values = np.empty(n, dtype=object)
+        values[:] = [plan.default() for _ in range(n)] if n else []
+        return FieldCheck(values, np.array([], dtype=np.int64), [], [], [])
     if column is None:
         messages = ["Field required"] * n
         return FieldCheck(

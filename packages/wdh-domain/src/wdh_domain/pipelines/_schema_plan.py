@@ -14,6 +14,8 @@ import types
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types as at
@@ -39,6 +41,10 @@ _UNSUPPORTED_CONFIG = (
 )
 
 
+def _no_default() -> Any:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class FieldPlan:
     """How one model field is checked: compiled (``kind`` set) or row-wise (``reason``)."""
@@ -60,6 +66,8 @@ class FieldPlan:
     max_digits: int | None = None
     decimal_places: int | None = None
     choices: dict[Any, Any] = field(default_factory=dict)
+    has_default: bool = False
+    default: Callable[[], Any] = _no_default
 
 
 def _model_wide_reason(model: type[BaseModel]) -> str | None:
@@ -200,6 +208,8 @@ def _plan_field(
         kind=kind,
         adapter=adapter,
         choices=choices,
+        has_default=not info.is_required(),
+        default=partial(info.get_default, call_default_factory=True),
         **plan,
     )
 
