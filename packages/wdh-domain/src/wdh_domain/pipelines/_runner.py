@@ -32,7 +32,7 @@ from wdh_domain.pipelines._frames import frame_from_rows, frame_to_rows
 from wdh_domain.pipelines._ids import new_execution_id
 from wdh_domain.pipelines._issues import IssueLog
 from wdh_domain.pipelines._metrics import PipelineMetrics, StepMetrics, StepStatus, StepType
-from wdh_domain.pipelines._result import FAILED_ROW_COLUMNS, PipelineResult
+from wdh_domain.pipelines._result import FAILED_ROW_COLUMNS, PipelineResult, format_issues
 from wdh_domain.pipelines._retry import RetryConfig, execute_with_retry
 from wdh_domain.pipelines._types import PipelineContext, Row, RowIssue, StepResult
 
@@ -145,15 +145,15 @@ def _stop_reason(env: StepEnv, failed: int) -> str | None:
 # ------------------------------------------------------------ DataFrame steps
 
 
-def _rows_by_index(before: pd.DataFrame, after: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
-    """Provenance when a step dropped :data:`ROW_COLUMN`: by index label when the labels
-    are unique, else unknown. Never guessed by position."""
-    if after.index.equals(before.index):
+def _rows_without_column(before: pd.DataFrame, after: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """Provenance when a step dropped :data:`ROW_COLUMN`: kept when the step kept the very
+    same index (a projection, say), else unknown. Never guessed from labels or positions:
+    a relabelled frame can reuse old labels for other rows."""
+    if after.index is before.index or (
+        len(after) == len(before) and after.index.equals(before.index) and before.index.is_unique
+    ):
         return rows
-    if not before.index.is_unique:
-        return np.full(len(after), -1, dtype=np.int64)
-    positions = before.index.get_indexer(after.index)
-    return np.where(positions >= 0, rows[positions], -1)
+    return np.full(len(after), -1, dtype=np.int64)
 
 
 def run_dataframe_step(
@@ -184,7 +184,7 @@ def run_dataframe_step(
         new_rows = np.where(np.isnan(carried), -1, carried).astype(np.int64)
         after = after.drop(columns=ROW_COLUMN)
     else:
-        new_rows = _rows_by_index(before, after, rows)
+        new_rows = _rows_without_column(before, after, rows)
     lost = int(np.count_nonzero(new_rows < 0)) - int(np.count_nonzero(rows < 0))
     if lost > 0:
         env.log.warning(
@@ -634,8 +634,12 @@ class Run:
         if outcome.stop == "error_threshold":
             self._threshold_exceeded(spec)
         elif outcome.stop == "row_error":
-            first = self.errors.frame().iloc[-1]
-            fields.update(reason="row_error", error_type=first["error_type"])
+            last = outcome.errors.frame().tail(1)
+            fields.update(
+                reason="row_error",
+                error_type=last["error_type"].iloc[0],
+                error=format_issues(last, self.domain)[0],
+            )
         if outcome.status in ("completed", "stopped") and outcome.stop != "row_error":
             self.log.info("pipeline.step.completed", **fields)
         elif outcome.status == "optional_failed":

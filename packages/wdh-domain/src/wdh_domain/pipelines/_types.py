@@ -87,8 +87,9 @@ class DataFrameStep(Protocol):
     decides their provenance: keep the column (e.g. ``.agg({ROW_COLUMN: "min"})`` names
     an aggregate after its first input row) or drop it, and those rows' failures carry
     no row number (``<NA>``) and quote the row as the failing step saw it. A step that
-    drops the column is traced by unique index labels where it kept them, never by
-    position. A step may define a ``name`` attribute; otherwise its class name is used.
+    drops the column keeps provenance only if it returns the same rows under the same
+    unique index (a column projection); otherwise its rows are untraced. Row numbers
+    are never guessed from labels or positions. A step may define a ``name`` attribute; otherwise its class name is used.
     """
 
     def execute(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:
