@@ -57,9 +57,9 @@ class FieldCheck:
 
     values: Any
     positions: np.ndarray
-    fields: list[str]
-    codes: list[str]
-    messages: list[str]
+    fields: np.ndarray
+    codes: np.ndarray
+    messages: np.ndarray
 
 
 def _text(column: pd.Series) -> pd.Series | None:
@@ -225,55 +225,97 @@ _FAST = {
 }
 
 
-def _adapt(plan: FieldPlan, value: object) -> tuple[bool, Any]:
-    """Pydantic's own verdict on one value: (True, coerced) or (False, its errors)."""
-    assert plan.adapter is not None  # noqa: S101 - compiled fields always have one
-    try:
-        return True, plan.adapter.validate_python(value)
-    except ValidationError as exc:
-        return False, exc.errors(include_url=False)
+@dataclass(slots=True)
+class _Verdicts:
+    """Pydantic's verdicts on some cells, as arrays parallel to those cells."""
+
+    ok: np.ndarray
+    values: np.ndarray
+    where: np.ndarray
+    codes: np.ndarray
+    messages: np.ndarray
+    extra: list[tuple[int, str, str, str]]  # (cell, where, code, message) of 2nd+ errors
 
 
-def _slow_cells(plan: FieldPlan, raw: np.ndarray, positions: np.ndarray) -> dict[int, Any]:
-    """Pydantic verdicts for the cells at ``positions``, computed once per distinct value."""
-    verdicts: dict[Any, tuple[bool, Any]] = {}
-    out: dict[int, Any] = {}
-    for position in positions.tolist():
-        value = raw[position]
+def _distinct(cells: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+    """(code per cell, distinct values): equal values share a code, but never values of
+    different types (``1``, ``1.0`` and ``True`` are equal in Python)."""
+    if infer_dtype(cells, skipna=False) == "string":
+        codes, uniques = pd.factorize(cells)
+        return codes, list(uniques)
+    index: dict[Any, int] = {}
+    distinct: list[Any] = []
+    codes = np.empty(len(cells), dtype=np.int64)
+    for cell, value in enumerate(cells.tolist()):
         try:
             key = (type(value), value)
-            verdict = verdicts.get(key)
-            if verdict is None:
-                verdict = verdicts[key] = _adapt(plan, value)
-        except TypeError:  # unhashable cell: validate it on its own
-            verdict = _adapt(plan, value)
-        out[position] = verdict
-    return out
+            code = index.get(key)
+            if code is None:
+                code = index[key] = len(distinct)
+                distinct.append(value)
+        except TypeError:  # unhashable: its own code
+            code = len(distinct)
+            distinct.append(value)
+        codes[cell] = code
+    return codes, distinct
 
 
-def _column_values(plan: FieldPlan, values: Any, missing: np.ndarray, fixed: dict[int, Any]) -> Any:
-    """The output column: native dtype where the kind has one, else Python objects."""
+def _judge(plan: FieldPlan, cells: np.ndarray) -> _Verdicts:
+    """Validate ``cells`` with the field's ``TypeAdapter``, once per distinct value."""
+    assert plan.adapter is not None  # noqa: S101 - compiled fields always have one
+    validate = plan.adapter.validate_python
+    codes, distinct = _distinct(cells)
+    size = len(distinct)
+    ok = np.zeros(size, dtype=bool)
+    values = np.full(size, None, dtype=object)
+    where = np.full(size, None, dtype=object)
+    kinds = np.full(size, None, dtype=object)
+    messages = np.full(size, None, dtype=object)
+    extra_by_value: list[tuple[int, str, str, str]] = []
+    for number, value in enumerate(distinct):
+        try:
+            values[number] = validate(value)
+            ok[number] = True
+            continue
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+        for rank, error in enumerate(errors):
+            path = ".".join([plan.name, *map(str, error["loc"])])
+            text = describe_error(path, error["type"], error["msg"], error.get("input"))
+            if rank == 0:
+                where[number], kinds[number], messages[number] = path, error["type"], text
+            else:
+                extra_by_value.append((number, path, error["type"], text))
+    extra = [
+        (int(cell), path, kind, text)
+        for number, path, kind, text in extra_by_value
+        for cell in np.flatnonzero(codes == number)
+    ]
+    return _Verdicts(ok[codes], values[codes], where[codes], kinds[codes], messages[codes], extra)
+
+
+def _column_values(
+    plan: FieldPlan, values: Any, missing: np.ndarray, at: np.ndarray, fixed: np.ndarray
+) -> Any:
+    """The output column: native dtype where the kind has one, else Python objects.
+    ``fixed`` holds pydantic's values for the cells at positions ``at``."""
     if plan.kind in ("int", "float", "bool") and isinstance(values, np.ndarray):
-        if not fixed and not missing.any():
+        if not len(at) and not missing.any():
             return values
-        if plan.kind == "float" and all(isinstance(v, float) for v in fixed.values()):
+        fixed_list = fixed.tolist()
+        if plan.kind == "float" and all(isinstance(v, float) for v in fixed_list):
             out = values.astype(np.float64, copy=True)
-            for position, value in fixed.items():
-                out[position] = value
+            out[at] = np.asarray(fixed_list, dtype=np.float64)
             out[missing] = np.nan
             return out
-        if plan.kind == "int" and all(
-            type(v) is int and -(2**63) <= v < 2**63 for v in fixed.values()
-        ):
+        if plan.kind == "int" and all(type(v) is int and -(2**63) <= v < 2**63 for v in fixed_list):
             array = pd.array(values, dtype="Int64")
-            for position, value in fixed.items():
-                array[position] = value
+            array[at] = np.asarray(fixed_list, dtype=np.int64)
             array[missing] = pd.NA
             return array
         values = values.astype(object)
     out = np.array(values, dtype=object, copy=True)
-    for position, value in fixed.items():
-        out[position] = value
+    out[at] = fixed
     out[missing] = None
     return out
 
@@ -281,65 +323,51 @@ def _column_values(plan: FieldPlan, values: Any, missing: np.ndarray, fixed: dic
 def check_field(plan: FieldPlan, column: pd.Series | None, missing: np.ndarray) -> FieldCheck:
     """Validate and coerce ``column`` (``None``: the frame lacks it) for ``plan``.
 
-    A missing column is a missing key to pydantic: the field's default, else ``missing``.
-
     ``missing`` marks the blank cells; they are ``None`` to pydantic (allowed when the
-    field is ``| None``, else the error pydantic gives for ``None``).
+    field is ``| None``, else the error pydantic gives for ``None``). A missing column is
+    a missing key to pydantic: the field's default, else the error ``missing``.
     """
     n = len(missing)
     if column is None and plan.has_default:
         values = np.empty(n, dtype=object)
         values[:] = [plan.default() for _ in range(n)] if n else []
-        return FieldCheck(values, np.array([], dtype=np.int64), [], [], [])
+        return FieldCheck(values, np.array([], dtype=np.int64), *_no_errors())
     if column is None:
-        messages = ["Field required"] * n
         return FieldCheck(
             values=np.full(n, None, dtype=object),
             positions=np.arange(n, dtype=np.int64),
-            fields=[plan.name] * n,
-            codes=["missing"] * n,
-            messages=messages,
+            fields=np.full(n, plan.name, dtype=object),
+            codes=np.full(n, "missing", dtype=object),
+            messages=np.full(n, "Field required", dtype=object),
         )
     present = ~missing
-    fast = _FAST[plan.kind or "str"]
-    values, ok = fast(plan, column, present)
+    values, ok = _FAST[plan.kind or "str"](plan, column, present)
     ok = _bounds(plan, values, ok) if plan.kind in ("int", "float", "decimal") else ok
-    slow_positions = np.flatnonzero(present & ~ok)
-    if not plan.nullable and missing.any():
-        slow_positions = np.union1d(slow_positions, np.flatnonzero(missing))
-    raw = column.to_numpy(dtype=object)
-    verdicts = _slow_cells(plan, np.where(missing, None, raw), slow_positions)
-    fixed: dict[int, Any] = {}
-    positions: list[int] = []
-    fields: list[str] = []
-    codes: list[str] = []
-    messages: list[str] = []
-    message_cache: dict[Any, str] = {}
-    for position, (valid, result) in verdicts.items():
-        if valid:
-            fixed[position] = result
-            continue
-        for error in result:
-            where = ".".join([plan.name, *map(str, error["loc"])])
-            value = error.get("input")
-            try:
-                key = (where, error["type"], error["msg"], type(value), value)
-                message = message_cache.get(key)
-                if message is None:
-                    message = message_cache[key] = describe_error(
-                        where, error["type"], error["msg"], value
-                    )
-            except TypeError:
-                message = describe_error(where, error["type"], error["msg"], value)
-            positions.append(position)
-            fields.append(where)
-            codes.append(error["type"])
-            messages.append(message)
-    still_missing = missing.copy()
+    slow = present & ~ok
+    if not plan.nullable:
+        slow |= missing
+    at = np.flatnonzero(slow)
+    cells = column.to_numpy(dtype=object)[at]
+    cells[missing[at]] = None
+    verdicts = _judge(plan, cells)
+    bad = ~verdicts.ok
+    positions = at[bad]
+    fields, codes, messages = verdicts.where[bad], verdicts.codes[bad], verdicts.messages[bad]
+    if verdicts.extra:
+        extra = np.asarray(verdicts.extra, dtype=object)
+        positions = np.concatenate([positions, at[extra[:, 0].astype(np.int64)]])
+        fields = np.concatenate([fields, extra[:, 1]])
+        codes = np.concatenate([codes, extra[:, 2]])
+        messages = np.concatenate([messages, extra[:, 3]])
     return FieldCheck(
-        values=_column_values(plan, values, still_missing, fixed),
-        positions=np.asarray(positions, dtype=np.int64),
+        values=_column_values(plan, values, missing, at[verdicts.ok], verdicts.values[verdicts.ok]),
+        positions=positions,
         fields=fields,
         codes=codes,
         messages=messages,
     )
+
+
+def _no_errors() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    empty = np.array([], dtype=object)
+    return empty, empty, empty

@@ -180,79 +180,72 @@ class ValidateSchemaStep:
     def _check_chunk(self, part: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:
         n = len(part)
         values: dict[str, Any] = {}
-        positions: list[np.ndarray] = []
-        fields: list[str] = []
-        codes: list[str] = []
-        messages: list[str] = []
-        order: list[np.ndarray] = []
-        for index, plan in enumerate(self.plans):
+        found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for rank, plan in enumerate(self.plans):
             if plan.kind is None:
                 continue
             column = part[plan.column] if plan.column in part.columns else None
             missing = blank_mask(column) if column is not None else np.ones(n, dtype=bool)
             check = check_field(plan, column, missing)
             values[plan.name] = check.values
-            positions.append(check.positions)
-            order.append(np.full(len(check.positions), index, dtype=np.int64))
-            fields += check.fields
-            codes += check.codes
-            messages += check.messages
+            order = np.full(len(check.positions), rank, dtype=np.int64)
+            found.append((check.positions, order, check.fields, check.codes, check.messages))
         if self.row_wise_fields:
-            self._check_rows(part, values, positions, order, fields, codes, messages)
-        position = np.concatenate(positions) if positions else np.array([], dtype=np.int64)
-        rank = np.concatenate(order) if order else np.array([], dtype=np.int64)
-        sort = np.lexsort((rank, position))
+            found.append(self._check_rows(part, values))
+        if not found:
+            return values, _empty_errors()
+        position, order, fields, codes, messages = (np.concatenate(c) for c in zip(*found))
+        sort = np.lexsort((order, position))
         table = pd.DataFrame(
             {
-                "position": position[sort],
-                "field": np.asarray(fields, dtype=object)[sort],
-                "code": np.asarray(codes, dtype=object)[sort],
-                "message": np.asarray(messages, dtype=object)[sort],
+                "position": position[sort].astype(np.int64),
+                "field": fields[sort].astype(object),
+                "code": codes[sort].astype(object),
+                "message": messages[sort].astype(object),
             }
         )
         return values, table
 
     def _check_rows(
-        self,
-        part: pd.DataFrame,
-        values: dict[str, Any],
-        positions: list[np.ndarray],
-        order: list[np.ndarray],
-        fields: list[str],
-        codes: list[str],
-        messages: list[str],
-    ) -> None:
+        self, part: pd.DataFrame, values: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Row-wise pydantic for the fields that did not compile (all the row's columns
-        go in, so validators that read other fields see them)."""
+        go in, so validators that read other fields see them); fills their ``values``
+        and returns their failures as (position, field rank, field, code, message)."""
         wanted = set(self.row_wise_fields)
         rank = {plan.name: index for index, plan in enumerate(self.plans)}
         everything = len(wanted) == len(self.plans)
         out = {name: np.full(len(part), None, dtype=object) for name in wanted}
-        found: list[int] = []
-        found_rank: list[int] = []
+        found: list[tuple[int, int, str, str, str]] = []
         for position, row in enumerate(frame_to_rows(blanks_to_none(part))):
             try:
                 dumped = self.model.model_validate(row).model_dump()
             except ValidationError as exc:
                 for error in exc.errors(include_url=False):
                     loc = error["loc"]
-                    head = str(loc[0]) if loc else None
+                    head = str(loc[0]) if loc else ""
                     if not everything and head not in wanted:
                         continue
                     where = ".".join(map(str, loc))
-                    found.append(position)
-                    found_rank.append(rank.get(head or "", len(self.plans)))
-                    fields.append(where)
-                    codes.append(error["type"])
-                    messages.append(
-                        describe_error(where, error["type"], error["msg"], error.get("input"))
+                    message = describe_error(where, error["type"], error["msg"], error.get("input"))
+                    found.append(
+                        (position, rank.get(head, len(self.plans)), where, error["type"], message)
                     )
                 continue
             for name in wanted:
                 out[name][position] = dumped[name]
-        positions.append(np.asarray(found, dtype=np.int64))
-        order.append(np.asarray(found_rank, dtype=np.int64))
         values.update(out)
+        if not found:
+            empty = np.array([], dtype=object)
+            return np.array([], dtype=np.int64), np.array([], dtype=np.int64), empty, empty, empty
+        table = np.asarray(found, dtype=object)
+        return (
+            table[:, 0].astype(np.int64),
+            table[:, 1].astype(np.int64),
+            table[:, 2],
+            table[:, 3],
+            table[:, 4],
+        )
 
     def _output(self, part: pd.DataFrame, values: dict[str, Any], keep: np.ndarray) -> pd.DataFrame:
         names = [plan.name for plan in self.plans]
