@@ -25,7 +25,9 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from wdh_domain._sanitize import sanitize_text, truncate
+from wdh_logging import redact_text
+
+from wdh_domain._text import truncate
 from wdh_domain.errors import DataValidationError, ErrorContext, WdhDomainError
 from wdh_domain.pipelines._config import PipelineConfig
 from wdh_domain.pipelines._frames import frame_from_rows, frame_to_rows
@@ -100,11 +102,11 @@ def _elapsed_ms(start: float) -> float:
 
 
 def _format_traceback(exc: BaseException) -> str:
-    return sanitize_text("".join(traceback.format_exception(exc)))
+    return redact_text("".join(traceback.format_exception(exc)))
 
 
 def _describe(exc: BaseException) -> str:
-    return truncate(sanitize_text(f"{type(exc).__name__}: {exc}"), _MAX_MESSAGE_CHARS)
+    return truncate(redact_text(f"{type(exc).__name__}: {exc}"), _MAX_MESSAGE_CHARS)
 
 
 def _call(spec: StepSpec, env: StepEnv, func: Callable[[], Any]) -> Any:
@@ -266,7 +268,7 @@ def _record(
             field=issue.field,
             error_type=issue.error_type or default_type,
             code=issue.code,
-            message=sanitize_text(issue.message),
+            message=redact_text(issue.message),
         )
     else:
         log.add(
@@ -274,7 +276,7 @@ def _record(
             step=step,
             field=None,
             error_type=default_type,
-            message=sanitize_text(str(issue)),
+            message=redact_text(str(issue)),
         )
 
 

@@ -11,6 +11,7 @@ well-formed data never leaves vectorized code.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import Decimal
 from typing import Any, Final
 
@@ -19,13 +20,17 @@ import pandas as pd
 from pandas.api.types import infer_dtype
 from pydantic import ValidationError
 
-from wdh_domain._sanitize import MASK, is_sensitive_key, truncate
+from wdh_logging import is_sensitive_key, redact_text, sanitize_for_logging
+
+from wdh_domain._text import truncate
 from wdh_domain.pipelines._schema_plan import FieldPlan
 
 __all__ = ["FieldCheck", "check_field", "describe_error"]
 
 _MAX_VALUE_CHARS: Final = 60
 _EMPTY_CELL: Final = "required value is missing (the cell is empty)"
+# The mask wdh_logging puts on the value of a sensitive key, taken from it (one redaction).
+_MASKED: Final = str(sanitize_for_logging({"password": "x"})["password"])
 
 _INT_TEXT: Final = r"-?(?:0|[1-9][0-9]{0,17})"
 _FLOAT_TEXT: Final = r"[+-]?[0-9]{1,300}(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,3})?"
@@ -41,12 +46,17 @@ _BOOL_TEXT: Final = {
 }
 
 
+@lru_cache(maxsize=1024)
+def _sensitive(field: str) -> bool:
+    return is_sensitive_key(field.rsplit(".", 1)[-1])
+
+
 def describe_error(field: str, error_type: str, message: str, value: object) -> str:
     """The row error message both validation steps use: pydantic's message plus the
     offending value (masked for a sensitive field), or a plain "the cell is empty"."""
     if value is None and error_type != "missing":
         return _EMPTY_CELL
-    shown = MASK if is_sensitive_key(field.rsplit(".", 1)[-1]) else repr(value)
+    shown = _MASKED if _sensitive(field) else redact_text(repr(value))
     return f"{message} (got {truncate(shown, _MAX_VALUE_CHARS)})"
 
 
@@ -159,8 +169,9 @@ def _fast_str(plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[
     if plan.strip:
         # Python and pydantic agree on ASCII whitespace; a cell with any other space-like
         # character at an end goes to pydantic.
-        text = text.str.strip(_ASCII_SPACE)
-        ok &= ~np.asarray(text.str.contains(r"^\s|\s$", regex=True).fillna(value=False))
+        ascii_stripped = text.str.strip(_ASCII_SPACE)
+        ok &= np.asarray(ascii_stripped.eq(text.str.strip()).fillna(value=False), dtype=bool)
+        text = ascii_stripped
     if plan.min_length is not None or plan.max_length is not None:
         lengths = text.str.len().fillna(0).to_numpy(dtype=np.int64)
         if plan.min_length is not None:
@@ -347,7 +358,7 @@ def check_field(plan: FieldPlan, column: pd.Series | None, missing: np.ndarray) 
     if not plan.nullable:
         slow |= missing
     at = np.flatnonzero(slow)
-    cells = column.to_numpy(dtype=object)[at]
+    cells = column.iloc[at].to_numpy(dtype=object, copy=True)  # only these become objects
     cells[missing[at]] = None
     verdicts = _judge(plan, cells)
     bad = ~verdicts.ok

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from wdh_domain.errors import MissingColumnsError, PipelineConfigError
 from wdh_domain.pipelines._blank import blanks_to_none
 from wdh_domain.pipelines._schema_columns import describe_error
+from wdh_domain.pipelines._schema_plan import compile_model
 from wdh_domain.pipelines._types import PipelineContext, Row, RowIssue, StepResult
 
 __all__ = ["CheckRequiredColumnsStep", "ValidateDataTypesStep"]
@@ -86,6 +87,13 @@ class ValidateDataTypesStep:
         self.model = model
         self.keep_extra_columns = keep_extra_columns
         self.name = name or type(self).__name__
+        self._validate = model.__pydantic_validator__.validate_python  # model_validate's core
+        # For a flat model (every field compiles to a plain column type, no extras, no
+        # serializers) model_dump() equals the instance's field dict: skip the dump.
+        self._dump_is_dict = (
+            all(plan.kind is not None for plan in compile_model(model))
+            and model.model_config.get("extra") != "allow"
+        )
 
     def prepare(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:  # noqa: ARG002
         """Turn every missing or blank cell into ``None``, column by column."""
@@ -94,14 +102,16 @@ class ValidateDataTypesStep:
     def apply(self, row: Row, context: PipelineContext) -> StepResult:  # noqa: ARG002 - protocol
         """Validate one row; see the class docstring for what the result holds."""
         try:
-            validated = self.model.model_validate(row)
+            validated = self._validate(row)
         except ValidationError as exc:
             return StepResult(row=row, errors=self._issues(exc))
-        dumped: dict[str, Any] = validated.model_dump()
+        dumped: dict[str, Any] = (
+            validated.__dict__ if self._dump_is_dict else validated.model_dump()
+        )
         if self.keep_extra_columns:
             row.update(dumped)
             return StepResult(row=row)
-        return StepResult(row=dumped)
+        return StepResult(row=dict(dumped))
 
     @staticmethod
     def _issues(exc: ValidationError) -> list[str | RowIssue]:
