@@ -118,7 +118,7 @@ def test_validate_data_types_without_extra_columns_and_masked_values() -> None:
     assert result.error_messages()[0].startswith(
         "[VALIDATION_ERROR] Input should be a valid integer"
     )
-    assert "(got ***)" in result.error_messages()[0]
+    assert "(got ***REDACTED***)" in result.error_messages()[0]
 
 
 def test_validate_data_types_needs_a_model() -> None:
