@@ -61,7 +61,10 @@ def test_output_plus_failed_equals_input_in_order(
     assert failed_numbers == sorted(failed_numbers)
     assert sorted(kept_numbers + failed_numbers) == list(range(len(values)))
     for number, value, label in zip(
-        failed_numbers, result.failed_rows.get("value", []), result.failed_rows.get("label", [])
+        failed_numbers,
+        result.failed_rows.get("value", []),
+        result.failed_rows.get("label", []),
+        strict=True,
     ):
         assert (value, label) == (values[number], f"r{number}")
     expected_kept = [i for i, v in enumerate(values) if v not in bad_first and v not in bad_second]

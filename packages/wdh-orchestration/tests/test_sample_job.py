@@ -111,7 +111,7 @@ def test_op_metadata_reports_counts_and_failed_rows(
         (9, 11, "transaction_date"),
         (13, 15, "customer_name"),
     ]:
-        assert f"| {row} | {line} | ValidateDataTypesStep |" in preview
+        assert f"| {row} | {line} | ValidateSchemaStep |" in preview
         assert f"Row: {row} \\| Field: {field}" in preview
     load = output_metadata("load_to_db_op")
     assert (load["rows_inserted"], load["rows_updated"]) == (17, 0)

@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from wdh_logging import redact_text, sanitize_for_logging
-
 from wdh_domain._text import truncate
+from wdh_logging import redact_text, sanitize_for_logging
 
 __all__ = [
     "MAX_INPUT_DATA_CHARS",

@@ -19,8 +19,8 @@ from wdh_domain.errors import (
 from wdh_domain.pipelines._config import PipelineConfig
 from wdh_domain.pipelines._core import Pipeline
 from wdh_domain.pipelines._ids import new_execution_id
-from wdh_domain.pipelines._metrics import PipelineMetrics, StepMetrics, StepStatus, StepType
 from wdh_domain.pipelines._issues import ISSUE_COLUMNS
+from wdh_domain.pipelines._metrics import PipelineMetrics, StepMetrics, StepStatus, StepType
 from wdh_domain.pipelines._result import (
     FAILED_ROW_COLUMNS,
     ROW_ERRORS_SHOWN,

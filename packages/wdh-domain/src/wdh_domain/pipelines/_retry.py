@@ -10,10 +10,9 @@ from typing import Any, TypeVar
 
 import structlog
 
-from wdh_logging import redact_text
-
 from wdh_domain._text import truncate
 from wdh_domain.errors import PipelineConfigError
+from wdh_logging import redact_text
 
 __all__ = ["DEFAULT_RETRIABLE_ERRORS", "RetryConfig", "execute_with_retry"]
 

@@ -25,8 +25,6 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from wdh_logging import redact_text
-
 from wdh_domain._text import truncate
 from wdh_domain.errors import DataValidationError, ErrorContext, WdhDomainError
 from wdh_domain.pipelines._config import PipelineConfig
@@ -37,6 +35,7 @@ from wdh_domain.pipelines._metrics import PipelineMetrics, StepMetrics, StepStat
 from wdh_domain.pipelines._result import FAILED_ROW_COLUMNS, PipelineResult, format_issues
 from wdh_domain.pipelines._retry import RetryConfig, execute_with_retry
 from wdh_domain.pipelines._types import PipelineContext, Row, RowIssue, StepResult
+from wdh_logging import redact_text
 
 __all__ = ["ROW_COLUMN", "Run", "StepSpec"]
 
@@ -258,9 +257,15 @@ def run_validation_step(
 
 
 def _record(
-    log: IssueLog, issue: str | RowIssue, default_type: str, row: int | None, step: str
+    log: IssueLog,
+    issue: str | RowIssue,
+    *,
+    default_type: str,
+    row: int | None,
+    step: str,
+    traceback: str | None = None,
 ) -> None:
-    """Add a row step's error or warning to ``log``, its message sanitized."""
+    """Add a row step's error or warning to ``log``, its message redacted."""
     if isinstance(issue, RowIssue):
         log.add(
             row=row,
@@ -269,6 +274,7 @@ def _record(
             error_type=issue.error_type or default_type,
             code=issue.code,
             message=redact_text(issue.message),
+            traceback=traceback,
         )
     else:
         log.add(
@@ -277,7 +283,87 @@ def _record(
             field=None,
             error_type=default_type,
             message=redact_text(str(issue)),
+            traceback=traceback,
         )
+
+
+@dataclass(slots=True)
+class _RowBugs:
+    """Unexpected exceptions of a row step: counted; only the first keeps a traceback
+    (a bug usually raises the same way on every row, and formatting one is costly)."""
+
+    step: str
+    count: int = 0
+    first: ErrorContext | None = None
+
+    def row_result(self, record: Row, exc: Exception) -> tuple[StepResult, str | None]:
+        """The failed-row result standing for ``exc``, and its traceback if it is the first."""
+        self.count += 1
+        message = f"Step '{self.step}' raised {_describe(exc)}"
+        trace = None
+        if self.first is None:
+            trace = _format_traceback(exc)
+            self.first = ErrorContext(
+                error_type="STEP_ERROR", message=message, operation=self.step, traceback=trace
+            )
+        return StepResult(row=record, errors=[RowIssue(message, error_type="STEP_ERROR")]), trace
+
+    def close(self, errors: IssueLog, domain: str) -> dict[str, Any]:
+        """Record the step-level ``STEP_ERROR`` and return its log fields ({} if no bug)."""
+        if self.first is None:
+            return {}
+        step_error = replace(
+            self.first,
+            message=f"Step '{self.step}' raised an exception on {self.count} row(s); first: "
+            f"{self.first.message}",
+            domain=domain,
+        )
+        errors.add(
+            row=None,
+            step=self.step,
+            field=None,
+            error_type="STEP_ERROR",
+            message=step_error.message,
+            traceback=step_error.traceback,
+        )
+        return {
+            "reason": "row_exceptions",
+            "row_exceptions": self.count,
+            "error_type": "STEP_ERROR",
+            "error": step_error.format(),
+            "traceback": step_error.traceback,
+        }
+
+
+def _with_retry(
+    spec: StepSpec, env: StepEnv, apply: Callable[[Row, PipelineContext], StepResult]
+) -> Callable[[Row, PipelineContext], StepResult]:
+    def retried(record: Row, context: PipelineContext) -> StepResult:
+        # A fresh dict per attempt: a failed attempt must not leak half-done changes.
+        return _call(spec, env, lambda: apply(dict(record), context))  # type: ignore[no-any-return]
+
+    return retried
+
+
+def _attempt(
+    apply: Callable[[Row, PipelineContext], StepResult],
+    record: Row,
+    context: PipelineContext,
+    bugs: _RowBugs,
+    *,
+    optional: bool,
+) -> tuple[StepResult, str | None]:
+    """``apply`` on one row; a ``DataValidationError`` or a bug becomes a failed-row
+    result (with the traceback of the step's first bug), an optional step's bug aborts it."""
+    try:
+        return apply(record, context), None
+    except DataValidationError as exc:
+        issue = RowIssue(exc.context.message, exc.context.field, exc.context.error_type)
+        return StepResult(row=record, errors=[issue]), None
+    except Exception as exc:
+        if optional:
+            raise _AbortStepError(bugs.step) from exc
+        return bugs.row_result(record, exc)
 
 
 def run_row_step(
@@ -299,48 +385,14 @@ def run_row_step(
     source = prepare(before, context) if callable(prepare) else before
     apply: Callable[[Row, PipelineContext], StepResult] = spec.step.apply
     if spec.retry is not None:
-        plain = apply
-
-        def apply(record: Row, context: PipelineContext) -> StepResult:
-            # A fresh dict per attempt: a failed attempt must not leak half-done changes.
-            return _call(spec, env, lambda: plain(dict(record), context))  # type: ignore[no-any-return]
-
+        apply = _with_retry(spec, env, apply)
     kept: list[Row] = []
     failed: list[int] = []
     errors, warnings = IssueLog(), IssueLog()
-    first_bug: ErrorContext | None = None
-    bugs = 0
+    bugs = _RowBugs(name)
     stop: str | None = None
     for position, record in enumerate(frame_to_rows(source)):
-        try:
-            result = apply(record, context)
-        except DataValidationError as exc:
-            issue = RowIssue(exc.context.message, exc.context.field, exc.context.error_type)
-            result = StepResult(row=record, errors=[issue])
-        except Exception as exc:  # noqa: BLE001 - a bug in the step fails the row
-            if optional:
-                raise _AbortStepError(name) from exc
-            bugs += 1
-            trace = _format_traceback(exc) if first_bug is None else None
-            message = f"Step '{name}' raised {_describe(exc)}"
-            if first_bug is None:
-                first_bug = ErrorContext(
-                    error_type="STEP_ERROR", message=message, operation=name, traceback=trace
-                )
-            row = int(rows[position])
-            errors.add(
-                row=row if row >= 0 else None,
-                step=name,
-                field=None,
-                error_type="STEP_ERROR",
-                message=message,
-                traceback=trace,
-            )
-            failed.append(position)
-            stop = _stop_reason(env, len(failed))
-            if stop is not None:
-                break
-            continue
+        result, trace = _attempt(apply, record, context, bugs, optional=optional)
         if not (result.errors or result.warnings):
             kept.append(result.row)
             continue
@@ -348,9 +400,16 @@ def run_row_step(
         row_number = row if row >= 0 else None
         if result.errors and not optional:  # the row fails
             for issue in result.errors:
-                _record(errors, issue, "VALIDATION_ERROR", row_number, name)
+                _record(
+                    errors,
+                    issue,
+                    default_type="VALIDATION_ERROR",
+                    row=row_number,
+                    step=name,
+                    traceback=trace,
+                )
             for issue in result.warnings:
-                _record(warnings, issue, "WARNING", row_number, name)
+                _record(warnings, issue, default_type="WARNING", row=row_number, step=name)
             failed.append(position)
             stop = _stop_reason(env, len(failed))
             if stop is not None:
@@ -361,7 +420,7 @@ def run_row_step(
             *((i, "VALIDATION_ERROR") for i in result.errors),
             *((i, "WARNING") for i in result.warnings),
         ]:
-            _record(warnings, issue, default, row_number, name)
+            _record(warnings, issue, default_type=default, row=row_number, step=name)
         kept.append(record if result.errors else result.row)
     failed_positions = np.asarray(failed, dtype=np.int64)
     keep = np.ones(len(before), dtype=bool)
@@ -370,34 +429,12 @@ def run_row_step(
         frame = before.iloc[keep]
     else:
         frame = frame_from_rows(kept, index=before.index[keep], template=before)
+    log_fields = bugs.close(errors, env.domain)
     status: StepStatus = "stopped" if stop is not None else "completed"
-    log_fields: dict[str, Any] = {}
-    if first_bug is not None:
-        step_error = replace(
-            first_bug,
-            message=f"Step '{name}' raised an exception on {bugs} row(s); first: "
-            f"{first_bug.message}",
-        )
-        errors.add(
-            row=None,
-            step=name,
-            field=None,
-            error_type="STEP_ERROR",
-            message=step_error.message,
-            traceback=step_error.traceback,
-        )
-        status = "failed"
-        log_fields = {
-            "reason": "row_exceptions",
-            "row_exceptions": bugs,
-            "error_type": "STEP_ERROR",
-            "error": replace(step_error, domain=env.domain).format(),
-            "traceback": step_error.traceback,
-        }
     return StepOutcome(
         frame=frame,
         rows=rows[keep],
-        status=status,
+        status="failed" if log_fields else status,
         failed_rows=rows[failed_positions],
         failed_data=_untraced(rows, failed_positions, before),
         errors=errors,

@@ -11,8 +11,8 @@ well-formed data never leaves vectorized code.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Final
 
 import numpy as np
@@ -20,10 +20,9 @@ import pandas as pd
 from pandas.api.types import infer_dtype
 from pydantic import ValidationError
 
-from wdh_logging import is_sensitive_key, redact_text, sanitize_for_logging
-
 from wdh_domain._text import truncate
 from wdh_domain.pipelines._schema_plan import FieldPlan
+from wdh_logging import is_sensitive_key, redact_text, sanitize_for_logging
 
 __all__ = ["FieldCheck", "check_field", "describe_error"]
 
@@ -97,12 +96,15 @@ def _bounds(plan: FieldPlan, values: Any, ok: np.ndarray) -> np.ndarray:
         if isinstance(values, np.ndarray) and values.dtype != object:
             ok = ok & compare(values, bound)
         else:
-            passed = [bool(compare(v, bound)) if keep else False for v, keep in zip(values, ok)]
+            passed = [
+                bool(compare(v, bound)) if keep else False
+                for v, keep in zip(values, ok, strict=True)
+            ]
             ok = ok & np.asarray(passed, dtype=bool)
     return ok
 
 
-def _fast_int(plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[Any, np.ndarray]:
+def _fast_int(_plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[Any, np.ndarray]:
     n = len(column)
     if column.dtype.kind in "iu":
         return column.to_numpy(dtype=np.int64), present.copy()
@@ -118,7 +120,7 @@ def _fast_int(plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[
     return values, ok
 
 
-def _fast_float(plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[Any, np.ndarray]:
+def _fast_float(_plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[Any, np.ndarray]:
     n = len(column)
     if column.dtype.kind in "iuf":
         raw = column.to_numpy(dtype=np.float64)
@@ -204,7 +206,7 @@ def _fast_temporal(
     return values, ok
 
 
-def _fast_bool(plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[Any, np.ndarray]:
+def _fast_bool(_plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[Any, np.ndarray]:
     if column.dtype == bool:
         return column.to_numpy(), present.copy()
     text = _text(column)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import enum
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from collections.abc import Callable
 from functools import partial
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 
 import annotated_types as at
 from pydantic import BaseModel, StringConstraints, TypeAdapter
@@ -105,21 +105,21 @@ def _split_optional(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
+_PLAIN_KINDS: Final[dict[Any, Kind]] = {
+    bool: "bool",
+    int: "int",
+    float: "float",
+    Decimal: "decimal",
+    str: "str",
+    datetime: "datetime",
+    date: "date",
+}
+
+
 def _base_kind(base: Any) -> tuple[Kind | None, dict[Any, Any]]:
-    if base is bool:
-        return "bool", {}
-    if base is int:
-        return "int", {}
-    if base is float:
-        return "float", {}
-    if base is Decimal:
-        return "decimal", {}
-    if base is str:
-        return "str", {}
-    if base is datetime:
-        return "datetime", {}
-    if base is date:
-        return "date", {}
+    """The kind of a (non-optional) type, and the choices of a Literal or Enum."""
+    if isinstance(base, type) and base in _PLAIN_KINDS:
+        return _PLAIN_KINDS[base], {}
     if get_origin(base) is Literal:
         values = get_args(base)
         if all(type(value) is str for value in values):
@@ -132,7 +132,7 @@ def _base_kind(base: Any) -> tuple[Kind | None, dict[Any, Any]]:
     return None, {}
 
 
-def _apply_metadata(plan: dict[str, Any], items: list[Any]) -> str | None:
+def _apply_metadata(plan: dict[str, Any], items: list[Any]) -> str | None:  # noqa: PLR0912 - one branch per constraint type
     """Copy the constraints of ``items`` into ``plan``; return why not when one is unknown."""
     for item in items:
         if isinstance(item, at.Gt):
@@ -171,7 +171,7 @@ def _apply_metadata(plan: dict[str, Any], items: list[Any]) -> str | None:
     return None
 
 
-def _plan_field(
+def _plan_field(  # noqa: PLR0911 - one early return per reason to fall back
     name: str, info: Any, config: Any, decorated: set[str], model_reason: str | None
 ) -> FieldPlan:
     alias = info.validation_alias if info.validation_alias is not None else info.alias

@@ -194,7 +194,9 @@ class ValidateSchemaStep:
             found.append(self._check_rows(part, values))
         if not found:
             return values, _empty_errors()
-        position, order, fields, codes, messages = (np.concatenate(c) for c in zip(*found))
+        position, order, fields, codes, messages = (
+            np.concatenate(c) for c in zip(*found, strict=True)
+        )
         sort = np.lexsort((order, position))
         table = pd.DataFrame(
             {

@@ -89,7 +89,8 @@ class DataFrameStep(Protocol):
     no row number (``<NA>``) and quote the row as the failing step saw it. A step that
     drops the column keeps provenance only if it returns the same rows under the same
     unique index (a column projection); otherwise its rows are untraced. Row numbers
-    are never guessed from labels or positions. A step may define a ``name`` attribute; otherwise its class name is used.
+    are never guessed from labels or positions. A step may define a ``name``
+    attribute; otherwise its class name is used.
     """
 
     def execute(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:
