@@ -33,7 +33,9 @@ def failed_row_numbers(result: PipelineResult) -> list[int | None]:
 
 def row_data(result: PipelineResult, index: int) -> dict[str, Any]:
     record = result.failed_rows.drop(columns=["_row", "_step"]).iloc[index]
-    return {key: value.item() if hasattr(value, "item") else value for key, value in record.items()}
+    return {
+        str(key): value.item() if hasattr(value, "item") else value for key, value in record.items()
+    }
 
 
 class RejectNegative:

@@ -114,7 +114,9 @@ def test_an_aggregating_step_decides_the_provenance_of_its_rows() -> None:
         ),
         "totals",
     )
-    anonymous = Frame(lambda df: df.groupby("key", as_index=False)["amount"].sum(), "anon")
+    anonymous = Frame(
+        lambda df: df.groupby("key", as_index=False).agg(amount=("amount", "sum")), "anon"
+    )
 
     named = _run(frame, totals, RejectNegative())
     unnamed = _run(frame, anonymous, RejectNegative())
@@ -127,7 +129,12 @@ def test_an_aggregating_step_decides_the_provenance_of_its_rows() -> None:
 
 def test_no_provenance_column_without_a_later_step_that_fails_rows() -> None:
     seen: list[list[str]] = []
-    look = Frame(lambda df: seen.append(list(df.columns)) or df, "look")
+
+    def look_at(df: pd.DataFrame) -> pd.DataFrame:
+        seen.append([str(c) for c in df.columns])
+        return df
+
+    look = Frame(look_at, "look")
 
     _run(pd.DataFrame({"key": ["a"], "amount": [1.0]}), look)
     _run(pd.DataFrame({"key": ["a"], "amount": [1.0]}), look, RejectNegative())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -26,7 +28,7 @@ def blanks_to_none(df: pd.DataFrame) -> pd.DataFrame:
     Only the columns that hold such cells change (to ``object`` dtype); the others are
     shared with ``df``. Columns must be unique.
     """
-    replaced: dict[object, pd.Series] = {}
+    replaced: dict[Any, pd.Series] = {}
     for label in df.columns:
         column = df[label]
         mask = blank_mask(column)

@@ -451,8 +451,9 @@ def _step_failed(
     spec: StepSpec, exc: Exception, before: pd.DataFrame, rows: np.ndarray, env: StepEnv
 ) -> StepOutcome:
     """The outcome of a step that raised: the data passes on unchanged."""
-    cause: BaseException = exc.__cause__ if isinstance(exc, _AbortStepError) else exc
-    cause = cause if cause is not None else exc
+    cause: BaseException = exc
+    if isinstance(exc, _AbortStepError) and exc.__cause__ is not None:
+        cause = exc.__cause__
     if isinstance(cause, WdhDomainError):
         base = replace(
             cause.context,
@@ -716,7 +717,7 @@ class Run:
         if not self.failed_rows:
             empty = self.input.iloc[:0].copy()
             empty.insert(0, "_step", pd.Series([], dtype=object))
-            empty.insert(0, "_row", pd.array([], dtype="Int64"))
+            empty.insert(0, "_row", pd.Series([], dtype="Int64"))
             return empty.reset_index(drop=True)
         positions = np.concatenate(self.failed_rows)
         steps = np.concatenate(
@@ -731,11 +732,11 @@ class Run:
         frame = self.input.take(taken) if len(taken) else self.input.iloc[:0]
         frame = frame.reset_index(drop=True)
         frame.insert(0, "_step", steps[known][order])
-        frame.insert(0, "_row", pd.array(taken, dtype="Int64"))
+        frame.insert(0, "_row", pd.Series(taken, dtype="Int64"))
         if self.failed_data:
             lost = pd.concat(self.failed_data, ignore_index=True)
             lost.insert(0, "_step", lost.pop("_step"))
-            lost.insert(0, "_row", pd.array([pd.NA] * len(lost), dtype="Int64"))
+            lost.insert(0, "_row", pd.Series([pd.NA] * len(lost), dtype="Int64"))
             frame = pd.concat([frame, lost], ignore_index=True)
         return frame.loc[:, [*columns, *[c for c in frame.columns if c not in columns]]]
 

@@ -88,8 +88,12 @@ def _matches(text: pd.Series | None, pattern: str, n: int) -> np.ndarray:
 
 def _bounds(plan: FieldPlan, values: Any, ok: np.ndarray) -> np.ndarray:
     """``ok`` minus the cells that break gt/ge/lt/le (pydantic then words the error)."""
-    checks = ((plan.gt, np.greater), (plan.ge, np.greater_equal))
-    checks += ((plan.lt, np.less), (plan.le, np.less_equal))
+    checks: list[tuple[Any, Any]] = [
+        (plan.gt, np.greater),
+        (plan.ge, np.greater_equal),
+        (plan.lt, np.less),
+        (plan.le, np.less_equal),
+    ]
     for bound, compare in checks:
         if bound is None:
             continue

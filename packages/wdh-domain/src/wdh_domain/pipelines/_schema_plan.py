@@ -198,7 +198,7 @@ def _plan_field(  # noqa: PLR0911 - one early return per reason to fall back
         return FieldPlan(name=name, column=column, nullable=nullable, reason=unknown)
     adapter_config = {"str_strip_whitespace": True} if config.get("str_strip_whitespace") else None
     adapter: TypeAdapter[Any] = TypeAdapter(
-        Annotated[base, *metadata] if metadata else base,  # type: ignore[valid-type]
+        Annotated[base, *metadata] if metadata else base,
         config=adapter_config,  # type: ignore[arg-type]
     )
     return FieldPlan(
