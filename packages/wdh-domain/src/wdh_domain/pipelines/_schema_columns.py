@@ -186,7 +186,8 @@ def _fast_str(plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[
             ok &= lengths <= plan.max_length
     if plan.pattern is not None:
         ok &= np.asarray(text.str.contains(plan.pattern, regex=True).fillna(value=False))
-    return text.to_numpy(dtype=object), ok
+    # Kept as pandas text (Arrow-backed when pyarrow is there): no Python str per cell.
+    return text, ok
 
 
 def _fast_temporal(
@@ -316,6 +317,11 @@ def _column_values(
 ) -> Any:
     """The output column: native dtype where the kind has one, else Python objects.
     ``fixed`` holds pydantic's values for the cells at positions ``at``."""
+    if isinstance(values, pd.Series):  # text: stays text; blank cells become <NA>
+        out = values.reset_index(drop=True)
+        if len(at):
+            out.iloc[at] = fixed
+        return out.mask(missing).array
     if plan.kind in ("int", "float", "bool") and isinstance(values, np.ndarray):
         if not len(at) and not missing.any():
             return values

@@ -198,12 +198,14 @@ class ValidateSchemaStep:
             np.concatenate(c) for c in zip(*found, strict=True)
         )
         sort = np.lexsort((order, position))
+        # Compact columns: few distinct fields and codes (categories), messages as text
+        # (Arrow-backed when pyarrow is installed), so a file of failures stays small.
         table = pd.DataFrame(
             {
                 "position": position[sort].astype(np.int64),
-                "field": fields[sort].astype(object),
-                "code": codes[sort].astype(object),
-                "message": messages[sort].astype(object),
+                "field": pd.Categorical(fields[sort]),
+                "code": pd.Categorical(codes[sort]),
+                "message": pd.array(messages[sort], dtype="str"),
             }
         )
         return values, table
