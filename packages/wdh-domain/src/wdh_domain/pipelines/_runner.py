@@ -721,7 +721,7 @@ class Run:
         taken = positions[known][order]
         frame = self.input.take(taken) if len(taken) else self.input.iloc[:0]
         frame = frame.reset_index(drop=True)
-        frame.insert(0, "_step", steps[known][order])
+        frame.insert(0, "_step", pd.Categorical(steps[known][order]))  # few distinct steps
         frame.insert(0, "_row", pd.Series(taken, dtype="Int64"))
         if self.failed_data:
             lost = pd.concat(self.failed_data, ignore_index=True)

@@ -87,7 +87,7 @@ class ValidateSchemaStep:
         *,
         name: str | None = None,
         keep_extra_columns: bool = True,
-        chunk_rows: int = 100_000,
+        chunk_rows: int = 50_000,
     ) -> None:
         candidate: object = model  # checked at runtime for untyped callers
         if not (isinstance(candidate, type) and issubclass(candidate, BaseModel)):
