@@ -102,7 +102,7 @@ class PipelineResult:
 
     def error_summary(self) -> pd.DataFrame:
         """Errors counted per ``step``, ``field`` and ``code`` (column ``count``), most
-        frequent first; whole-step errors have field ``None``."""
+        frequent first; whole-step errors have no field (missing)."""
         columns = ["step", "field", "code"]
         if self.errors.empty:
             return pd.DataFrame({**{c: [] for c in columns}, "count": []}).astype(
