@@ -24,14 +24,22 @@ ISSUE_COLUMNS: Final = ("row", "step", "field", "error_type", "code", "message",
 """
 
 
-def empty_issues() -> pd.DataFrame:
-    """An issue table with no rows and the columns' dtypes."""
+def _new_empty_issues() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "row": pd.array([], dtype="Int64"),
             **{name: np.array([], dtype=object) for name in ISSUE_COLUMNS[1:]},
         }
     )
+
+
+_EMPTY: Final = _new_empty_issues()
+
+
+def empty_issues() -> pd.DataFrame:
+    """An issue table with no rows and the columns' dtypes (a cheap copy: every run of a
+    clean pipeline returns two of them)."""
+    return _EMPTY.copy(deep=False)
 
 
 class IssueLog:

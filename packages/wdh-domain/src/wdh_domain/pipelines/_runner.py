@@ -178,8 +178,8 @@ def run_dataframe_step(
             f"DataFrameStep '{spec.name}' returned {type(after).__name__}, expected a "
             "pandas DataFrame"
         )
-    if not env.track_rows:
-        return StepOutcome(frame=after, rows=np.full(len(after), -1, dtype=np.int64))
+    if not env.track_rows:  # no later step can fail rows: provenance is not needed
+        return StepOutcome(frame=after, rows=rows)
     if ROW_COLUMN in after.columns:
         carried = pd.to_numeric(after[ROW_COLUMN], errors="coerce").to_numpy(dtype=np.float64)
         new_rows = np.where(np.isnan(carried), -1, carried).astype(np.int64)
@@ -562,8 +562,10 @@ class Run:
         self.rows_in = len(initial_data)
         self.allowed = _allowed_failures(config, self.rows_in)
         # The frame and, per row, its input position; both replaced by each step's outcome.
+        # Positions are only kept when a step can fail rows (not for DataFrame-only runs).
         self.df = initial_data.copy(deep=False)
-        self.rows = np.arange(self.rows_in, dtype=np.int64)
+        can_fail = any(spec.step_type != "dataframe" for spec in specs)
+        self.rows = np.arange(self.rows_in if can_fail else 0, dtype=np.int64)
         self.failed_rows: list[np.ndarray] = []
         self.failed_steps: list[str] = []
         self.failed_data: list[pd.DataFrame] = []
