@@ -377,8 +377,8 @@ def run_row_step(  # noqa: PLR0912 - the per-row loop stays flat: no call per ro
         try:
             result = apply(record, context)
         except DataValidationError as exc:
-            issue = RowIssue(exc.context.message, exc.context.field, exc.context.error_type)
-            result = StepResult(row=record, errors=[issue])
+            raised = RowIssue(exc.context.message, exc.context.field, exc.context.error_type)
+            result = StepResult(row=record, errors=[raised])
         except Exception as exc:
             if optional:
                 raise _AbortStepError(name) from exc
@@ -723,7 +723,7 @@ class Run:
         taken = positions[known][order]
         frame = self.input.take(taken) if len(taken) else self.input.iloc[:0]
         frame = frame.reset_index(drop=True)
-        frame.insert(0, "_step", pd.Categorical(steps[known][order]))  # few distinct steps
+        frame.insert(0, "_step", pd.Series(pd.Categorical(steps[known][order])))  # few steps
         frame.insert(0, "_row", pd.Series(taken, dtype="Int64"))
         if self.failed_data:
             lost = pd.concat(self.failed_data, ignore_index=True)

@@ -317,11 +317,11 @@ def _column_values(
 ) -> Any:
     """The output column: native dtype where the kind has one, else Python objects.
     ``fixed`` holds pydantic's values for the cells at positions ``at``."""
-    if isinstance(values, pd.Series):  # text: stays text; blank cells become <NA>
-        out = values.reset_index(drop=True)
+    if isinstance(values, pd.Series):  # text: stays text; blank cells become missing
+        text = values.reset_index(drop=True)
         if len(at):
-            out.iloc[at] = fixed
-        return out.mask(missing).array
+            text.iloc[at] = fixed
+        return text.mask(missing).array
     if plan.kind in ("int", "float", "bool") and isinstance(values, np.ndarray):
         if not len(at) and not missing.any():
             return values
