@@ -296,7 +296,7 @@ def _judge(plan: FieldPlan, cells: np.ndarray) -> _Verdicts:
             ok[number] = True
             continue
         except ValidationError as exc:
-            errors = exc.errors(include_url=False)
+            errors = exc.errors(include_url=False, include_context=False)
         for rank, error in enumerate(errors):
             path = ".".join([plan.name, *map(str, error["loc"])])
             text = describe_error(path, error["type"], error["msg"], error.get("input"))
