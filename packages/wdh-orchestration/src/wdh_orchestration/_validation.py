@@ -11,10 +11,9 @@ import pandas as pd
 from wdh_domain.pipelines import (
     CheckRequiredColumnsStep,
     Pipeline,
-    PipelineBuilder,
     PipelineConfig,
     PipelineResult,
-    ValidateDataTypesStep,
+    ValidateSchemaStep,
 )
 from wdh_orchestration.sample import SAMPLE_DOMAIN, SAMPLE_REQUIRED_COLUMNS, SampleRecord
 
@@ -47,13 +46,12 @@ class ValidatedRows:
 
 
 def build_sample_pipeline() -> Pipeline:
-    """``sample_validation``: required columns present, then every row a valid `SampleRecord`."""
+    """``sample_validation``: required columns present, then every row a valid
+    `SampleRecord`, checked column-wise."""
     return (
-        PipelineBuilder("sample_validation")
-        .with_config(_SAMPLE_PIPELINE_CONFIG)
+        Pipeline("sample_validation", _SAMPLE_PIPELINE_CONFIG)
         .add_step(CheckRequiredColumnsStep(required_columns=list(SAMPLE_REQUIRED_COLUMNS)))
-        .add_step(ValidateDataTypesStep(model=SampleRecord))
-        .build()
+        .add_step(ValidateSchemaStep(model=SampleRecord))
     )
 
 
