@@ -26,7 +26,8 @@ is ``integration``, every other test is ``unit`` (CI runs ``-m "not integration"
 files are named (see ``pytest_xdist_auto_num_workers``).
 
 **Slow tests** (marker ``slow``) are deselected unless ``--run-slow`` is given, the
-marker expression names ``slow``, or the test's file is named on the command line.
+marker expression names ``slow``, or the test's file is named on the command line. When
+they run, they run first.
 """
 
 from __future__ import annotations
@@ -194,6 +195,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.unit)
 
     if _runs_slow_tests(config):
+        # slow tests first: started early, each on a worker of its own, they end before the
+        # quick ones do instead of leaving one worker running alone at the end
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
         return
     named = _named_files(config)
     kept: list[pytest.Item] = []
