@@ -18,8 +18,9 @@ sessions can share a server. Packages build on these fixtures (for example a tem
 with the migrations applied) with
 ``pytest_postgresql.factories.postgresql_noproc(depends_on="wdh_pg_proc")``.
 
-**Every test is classified** at collection: a test whose fixtures reach ``wdh_pg_proc``
-is ``integration``, every other test is ``unit`` (CI runs ``-m "not integration"`` and
+**Every test is classified** at collection: a test whose fixtures reach a database
+(``wdh_pg_proc`` or a pytest-postgresql fixture) is ``integration``, every other test
+is ``unit`` (CI runs ``-m "not integration"`` and
 ``-m integration`` as two steps, so no test can fall between them).
 
 **Workers**: ``-n auto`` runs one pytest-xdist worker per core, or none when only test
@@ -185,10 +186,25 @@ def _runs_slow_tests(config: pytest.Config) -> bool:
     return bool(config.getoption("--run-slow")) or "slow" in markexpr
 
 
+def _uses_database(item: pytest.Item) -> bool:
+    """Whether a test's fixtures reach a database: the session's server, or any fixture
+    made by pytest-postgresql's factories (``postgresql``, ``migrated_postgresql``, ...),
+    which ask for their server only when they run, so it is not among their arguments."""
+    if not isinstance(item, pytest.Function):
+        return False
+    for name, definitions in item._fixtureinfo.name2fixturedefs.items():
+        if name == DATABASE_FIXTURE:
+            return True
+        for definition in definitions:
+            if str(getattr(definition.func, "__module__", "")).startswith("pytest_postgresql"):
+                return True
+    return False
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m filters on the markers added here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        uses_database = DATABASE_FIXTURE in getattr(item, "fixturenames", ())
+        uses_database = _uses_database(item)
         if uses_database and item.get_closest_marker("integration") is None:
             item.add_marker(pytest.mark.integration)
         if not uses_database and item.get_closest_marker("integration") is None:
