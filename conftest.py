@@ -51,6 +51,9 @@ from sqlalchemy.engine import URL
 
 from wdh_io.database import postgres_url, start_embedded_database, stop_embedded_database
 
+# pytester: tests of these collection rules run pytest sessions inside their own process
+pytest_plugins = ["pytester"]
+
 _CONNECT_TIMEOUT_S = 3
 
 #: The session fixture every database fixture depends on: its users are integration tests.

@@ -1,22 +1,16 @@
 """The root conftest's collection rules: every test classified, slow tests opt-in.
 
-Each case runs ``pytest --collect-only`` in a scratch workspace holding the root
-``conftest.py`` and ``pyproject.toml`` and one test file, so the rules are checked as a
-developer meets them, without the repository's own tests.
+Each case runs ``pytest --collect-only`` (in this process: pytester) in a scratch
+workspace holding the root ``conftest.py`` and ``pyproject.toml`` and one test file, so
+the rules are checked as a developer meets them, without the repository's own tests.
 """
 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-# each case starts a pytest process (imports, collection): seconds, like the other
-# subprocess tests
-pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,31 +33,25 @@ def test_slow():
 """
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("workspace")
+@pytest.fixture
+def workspace(pytester: pytest.Pytester) -> pytest.Pytester:
     for name in ("conftest.py", "pyproject.toml"):
-        shutil.copy2(ROOT / name, root / name)
-    (root / "tests").mkdir()
-    (root / "tests" / "test_sample.py").write_text(SAMPLE_TESTS, encoding="utf-8")
-    return root
+        shutil.copy2(ROOT / name, pytester.path / name)
+    (pytester.path / "tests").mkdir()
+    (pytester.path / "tests" / "test_sample.py").write_text(SAMPLE_TESTS, encoding="utf-8")
+    return pytester
 
 
-def _collected(workspace: Path, *args: str) -> list[str]:
+def _collected(workspace: pytest.Pytester, *args: str) -> list[str]:
     """The test names ``pytest --collect-only`` selects with *args*."""
-    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
-    result = subprocess.run(
-        [*command, "-n0", *args],  # -n0: workers would only add their start-up time
-        cwd=workspace,
-        capture_output=True,
-        text=True,
-        check=False,
+    result = workspace.runpytest_inprocess(
+        "--collect-only", "-q", "-n0", "-p", "no:cacheprovider", *args
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return sorted(line.rsplit("::", 1)[1] for line in result.stdout.splitlines() if "::" in line)
+    assert result.ret == 0, result.outlines
+    return sorted(line.rsplit("::", 1)[1] for line in result.outlines if "::" in line)
 
 
-def test_every_test_is_classified_and_slow_tests_are_opt_in(workspace: Path) -> None:
+def test_every_test_is_classified_and_slow_tests_are_opt_in(workspace: pytest.Pytester) -> None:
     # by default: no slow test
     assert _collected(workspace) == [
         "test_declared_integration",
