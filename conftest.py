@@ -207,11 +207,8 @@ def _uses_database(item: pytest.Item) -> bool:
 @pytest.hookimpl(tryfirst=True)  # before -m filters on the markers added here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        uses_database = _uses_database(item)
-        if uses_database and item.get_closest_marker("integration") is None:
-            item.add_marker(pytest.mark.integration)
-        if not uses_database and item.get_closest_marker("integration") is None:
-            item.add_marker(pytest.mark.unit)
+        if item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.integration if _uses_database(item) else pytest.mark.unit)
 
     if _runs_slow_tests(config):
         # slow tests first: started early, each on a worker of its own, they end before the
