@@ -193,6 +193,7 @@ def _url_with_planted_password(url: URL) -> str:
     return url.set(password=PLANTED_PASSWORD).render_as_string(hide_password=False)
 
 
+@pytest.mark.slow
 def test_job_launched_from_dagster_dev_succeeds_with_logs_in_the_event_log(
     migrated_url: URL, orchestrator_cwd: Path, tmp_path: Path
 ) -> None:
