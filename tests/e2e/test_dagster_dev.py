@@ -306,6 +306,7 @@ def _wait(what: str, probe: Any, dev: DagsterDev, timeout_s: float = RUN_TIMEOUT
     pytest.fail(f"{what} not seen after {timeout_s} s:\n{dev.log_tail()}")
 
 
+@pytest.mark.slow
 def test_job_launched_from_dagster_dev_succeeds_with_logs_in_the_event_log(
     migrated_url: URL, orchestrator_cwd: Path, tmp_path: Path
 ) -> None:
@@ -359,6 +360,7 @@ def test_job_launched_from_dagster_dev_succeeds_with_logs_in_the_event_log(
     assert audit.rows_output == 17
 
 
+@pytest.mark.slow
 def test_a_failed_run_shows_one_line_in_the_ui(
     migrated_url: URL, orchestrator_cwd: Path, tmp_path: Path
 ) -> None:
@@ -380,6 +382,7 @@ def test_a_failed_run_shows_one_line_in_the_ui(
     assert audit.status == "failed"
 
 
+@pytest.mark.slow
 def test_cancelled_runs_landed_files_and_backfills(
     migrated_url: URL, orchestrator_cwd: Path, tmp_path: Path
 ) -> None:

@@ -53,6 +53,7 @@ def test_pyproject_points_dagster_at_the_definitions(orchestrator_app: Path) -> 
     assert config["tool"]["dagster"]["module_name"] == "wdh_orchestrator.definitions"
 
 
+@pytest.mark.slow
 def test_dagster_cli_validates_the_code_location(orchestrator_cwd: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"DAGSTER_HOME", "DATABASE_URL"}}
     env["ENVIRONMENT"] = "dev"

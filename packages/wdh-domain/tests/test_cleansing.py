@@ -128,7 +128,7 @@ def test_apply_cleansing_rules_step_errors() -> None:
         .add_step(ApplyCleansingRulesStep({"a": ["strip_whitespace"]}))
         .run(pd.DataFrame({"b": [1]}))
     )
-    assert "Missing required column(s): a; columns present: b" in result.errors[0]
+    assert "Missing required column(s): a; columns present: b" in result.error_messages()[0]
 
 
 @pytest.mark.parametrize("name", [" trim", "trim ", "\ttrim\n"])
@@ -160,10 +160,10 @@ def test_apply_cleansing_rules_step_with_non_string_column_labels() -> None:
 
     result = Pipeline("p").add_step(step).run(frame)
 
-    assert result.success, result.errors
+    assert result.success, result.error_messages()
     assert result.output_data[0].tolist() == ["a", "b"]
     assert result.output_data["name"].tolist() == ["n", "m"]
     assert result.output_data[1].tolist() == ["x", "y"]
     assert frame[0].tolist() == ["  a ", " b"]  # the input frame is not modified
     missing = Pipeline("p").add_step(ApplyCleansingRulesStep({7: ["strip_whitespace"]}))
-    assert "Missing required column(s): 7" in missing.run(frame).errors[0]
+    assert "Missing required column(s): 7" in missing.run(frame).error_messages()[0]

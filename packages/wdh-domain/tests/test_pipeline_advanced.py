@@ -10,6 +10,7 @@ from structlog.testing import capture_logs
 
 from wdh_domain.errors import DataValidationError, MissingColumnsError
 from wdh_domain.pipelines import (
+    ROW_COLUMN,
     ROW_ERRORS_SHOWN,
     CheckRequiredColumnsStep,
     Pipeline,
@@ -17,12 +18,24 @@ from wdh_domain.pipelines import (
     PipelineConfigError,
     PipelineContext,
     PipelineFailedError,
+    PipelineResult,
     RetryConfig,
     RowIssue,
     StepResult,
 )
 
 pytestmark = pytest.mark.unit
+
+
+def failed_row_numbers(result: PipelineResult) -> list[int | None]:
+    return [None if pd.isna(v) else int(v) for v in result.failed_rows["_row"]]
+
+
+def row_data(result: PipelineResult, index: int) -> dict[str, Any]:
+    record = result.failed_rows.drop(columns=["_row", "_step"]).iloc[index]
+    return {
+        str(key): value.item() if hasattr(value, "item") else value for key, value in record.items()
+    }
 
 
 class RejectNegative:
@@ -101,15 +114,15 @@ def test_collect_mode_removes_failed_rows_and_continues(frame: pd.DataFrame) -> 
     assert result.output_data["id"].tolist() == [1, 3, 5]
     assert result.output_data.index.tolist() == [0, 2, 4]
     assert result.output_data["checked"].all()
-    assert [f.row_number for f in result.failed_rows] == [1, 3]
-    assert result.failed_rows[0].data == {"id": 2, "amount": -1.0}
-    assert result.failed_rows[0].step == "RejectNegative"
-    assert result.errors == [
+    assert failed_row_numbers(result) == [1, 3]
+    assert row_data(result, 0) == {"id": 2, "amount": -1.0}
+    assert result.failed_rows["_step"].tolist() == ["RejectNegative"] * 2
+    assert result.error_messages() == [
         "[VALIDATION_ERROR] amount must not be negative | Domain: annuity | Row: 1 | Field: amount",
         "[VALIDATION_ERROR] amount must not be negative | Domain: annuity | Row: 3 | Field: amount",
     ]
-    assert result.warnings == ["[WARNING] amount is zero | Domain: annuity | Row: 2"]
-    assert result.warning_details[0].row_number == 2
+    assert result.warning_messages() == ["[WARNING] amount is zero | Domain: annuity | Row: 2"]
+    assert result.warnings["row"].tolist() == [2]
 
 
 def test_stop_on_error_stops_at_the_first_failed_row(frame: pd.DataFrame) -> None:
@@ -127,7 +140,7 @@ def test_stop_on_error_stops_at_the_first_failed_row(frame: pd.DataFrame) -> Non
     assert result.output_data["id"].tolist() == [1, 3, 4, 5]
     assert result.output_data["before"].all()
     assert "after" not in result.output_data.columns
-    assert [f.row_number for f in result.failed_rows] == [1]
+    assert failed_row_numbers(result) == [1]
     assert len(result.errors) == 1
     assert list(result.metrics.step_metrics) == ["Tag", "RejectNegative"]
     stopped = result.metrics.step_metrics["RejectNegative"]
@@ -156,12 +169,11 @@ def test_stop_on_error_stops_at_a_failing_step(frame: pd.DataFrame) -> None:
     assert not result.success
     assert result.stopped_at == "BrokenFrameStep"
     assert list(result.output_data.columns) == ["id", "amount", "a"]
-    detail = result.error_details[0]
-    assert detail.error_type == "STEP_ERROR"
-    assert detail.message == "Step 'BrokenFrameStep' raised KeyError: 'no_such_column'"
-    assert detail.traceback is not None
-    assert "in execute" in detail.traceback
-    assert "raise KeyError" in detail.traceback
+    detail = result.errors.iloc[0]
+    assert detail["error_type"] == "STEP_ERROR"
+    assert detail["message"] == "Step 'BrokenFrameStep' raised KeyError: 'no_such_column'"
+    assert "in execute" in detail["traceback"]
+    assert "raise KeyError" in detail["traceback"]
     failed = next(e for e in logs if e["event"] == "pipeline.step.failed")
     assert failed["log_level"] == "error"
     assert "KeyError" in failed["traceback"]
@@ -177,7 +189,9 @@ def test_collect_mode_reports_a_failed_step_and_continues(frame: pd.DataFrame) -
     assert result.stopped_at is None
     assert result.output_data["b"].all()
     assert len(result.output_data) == 5
-    assert result.errors[0].startswith("[STEP_ERROR] Step 'BrokenFrameStep' raised KeyError")
+    assert result.error_messages()[0].startswith(
+        "[STEP_ERROR] Step 'BrokenFrameStep' raised KeyError"
+    )
 
 
 def test_error_threshold_stops_the_run_naming_step_rate_and_threshold(
@@ -189,10 +203,11 @@ def test_error_threshold_stops_the_run_naming_step_rate_and_threshold(
 
     assert not result.success
     assert result.stopped_at == "RejectNegative"
-    assert result.errors[-1] == (
+    assert result.error_messages()[-1] == (
         "[ERROR_THRESHOLD_EXCEEDED] Step 'RejectNegative': failed row rate 40.00% "
-        "(2 of 5 input rows) exceeds error_threshold 30.00% | Domain: p"
+        "(2 of 5 input rows) exceeds error_threshold 30.00%; stopped early | Domain: p"
     )
+    # stopped inside the step at the second failure: the data as it came in, minus it
     assert result.output_data["id"].tolist() == [1, 3, 5]
     assert "t" not in result.output_data.columns
     assert len(result.output_data) + len(result.failed_rows) == len(frame)
@@ -214,7 +229,7 @@ def test_raise_for_status_gives_the_reason_first_then_the_first_row_errors() -> 
     assert raised.value.context.message == (
         "Pipeline 'p' (exec_1) failed at step 'RejectNegative': "
         "[ERROR_THRESHOLD_EXCEEDED] Step 'RejectNegative': failed row rate 66.67% "
-        "(4 of 6 input rows) exceeds error_threshold 50.00% | Domain: p"
+        "(4 of 6 input rows) exceeds error_threshold 50.00%; stopped early | Domain: p"
         " | 4 row error(s), first: " + "; ".join(row_error.format(n) for n in (0, 1, 3))
     )
     assert raised.value.context.operation == "RejectNegative"
@@ -263,13 +278,13 @@ def test_missing_columns_fail_the_run_with_a_clear_message(frame: pd.DataFrame) 
     result = pipeline.run(frame)
 
     assert not result.success
-    assert result.errors == [
+    assert result.error_messages() == [
         (
             "[MISSING_COLUMNS] Step 'CheckRequiredColumnsStep' failed: Missing required column(s): "
             "date, name; columns present: id, amount | Domain: sample | Field: date, name"
         )
     ]
-    assert result.error_details[0].traceback is None
+    assert result.errors["traceback"].tolist() == [None]
 
 
 def test_row_step_raising_data_validation_error_fails_only_that_row(frame: pd.DataFrame) -> None:
@@ -277,11 +292,10 @@ def test_row_step_raising_data_validation_error_fails_only_that_row(frame: pd.Da
 
     assert result.success
     assert result.output_data["id"].tolist() == [1, 3, 4, 5]
-    context = result.failed_rows[0].errors[0]
-    assert (context.error_type, context.field, context.row_number) == ("VALIDATION_ERROR", "id", 1)
-    assert context.operation == "RaiseValidation"
-    assert context.domain == "p"
-    assert context.input_data == "{'id': 2, 'amount': -1.0}"
+    error = result.errors.iloc[0]
+    assert (error["error_type"], error["field"], error["row"]) == ("VALIDATION_ERROR", "id", 1)
+    assert (error["step"], error["message"]) == ("RaiseValidation", "id 2 is blocked")
+    assert row_data(result, 0) == {"id": 2, "amount": -1.0}
 
 
 def test_bug_in_a_row_step_is_reported_with_its_traceback(frame: pd.DataFrame) -> None:
@@ -293,15 +307,14 @@ def test_bug_in_a_row_step_is_reported_with_its_traceback(frame: pd.DataFrame) -
     assert result.stopped_at is None
     assert result.output_data["id"].tolist() == [1, 2, 4, 5]
     assert result.output_data["next"].all()
-    error = result.failed_rows[0].errors[0]
-    assert error.error_type == "STEP_ERROR"
-    assert error.message == "Step 'Buggy' raised ZeroDivisionError: division by zero"
-    assert error.row_number == 2
-    assert error.traceback is not None
-    assert "1 / 0" in error.traceback
-    step_error = result.error_details[-1]
-    assert step_error.row_number is None
-    assert step_error.message == (
+    error = result.errors.iloc[0]
+    assert error["error_type"] == "STEP_ERROR"
+    assert error["message"] == "Step 'Buggy' raised ZeroDivisionError: division by zero"
+    assert error["row"] == 2
+    assert "1 / 0" in error["traceback"]
+    step_error = result.errors.iloc[-1]
+    assert step_error["row"] is pd.NA
+    assert step_error["message"] == (
         "Step 'Buggy' raised an exception on 1 row(s); first: "
         "Step 'Buggy' raised ZeroDivisionError: division by zero"
     )
@@ -331,8 +344,8 @@ def test_bug_in_a_row_step_in_stop_mode_fails_the_step_and_stops(frame: pd.DataF
     assert result.stopped_at == "Buggy"
     assert result.output_data["id"].tolist() == [1, 2, 4, 5]
     assert "next" not in result.output_data.columns
-    assert [f.row_number for f in result.failed_rows] == [2]
-    assert result.failed_rows[0].errors[0].traceback is not None
+    assert failed_row_numbers(result) == [2]
+    assert result.errors["traceback"].iloc[0] is not None
     assert result.metrics.step_metrics["Buggy"].status == "failed"
     assert result.metrics.step_metrics["Buggy"].rows_out == 4
 
@@ -348,16 +361,18 @@ def test_only_the_first_raising_row_of_a_step_keeps_a_traceback() -> None:
 
     assert not result.success
     assert result.rows_failed == 10_000
-    row_errors = [error for failed in result.failed_rows for error in failed.errors]
-    with_traceback = [error for error in row_errors if error.traceback is not None]
-    assert [error.row_number for error in with_traceback] == [0]
-    assert row_errors[-1].message == "Step 'AlwaysRaises' raised ValueError: bad id 9999"
-    assert row_errors[-1].error_type == "STEP_ERROR"
-    step_error = result.error_details[-1]
-    assert step_error.row_number is None
-    assert step_error.message.startswith("Step 'AlwaysRaises' raised an exception on 10000 row(s)")
-    assert step_error.traceback == with_traceback[0].traceback
-    assert "ValueError: bad id 0" in (step_error.traceback or "")
+    row_errors = result.errors[result.errors["row"].notna()]
+    with_traceback = row_errors[row_errors["traceback"].notna()]
+    assert with_traceback["row"].tolist() == [0]
+    assert row_errors["message"].iloc[-1] == "Step 'AlwaysRaises' raised ValueError: bad id 9999"
+    assert row_errors["error_type"].iloc[-1] == "STEP_ERROR"
+    step_error = result.errors.iloc[-1]
+    assert step_error["row"] is pd.NA
+    assert step_error["message"].startswith(
+        "Step 'AlwaysRaises' raised an exception on 10000 row(s)"
+    )
+    assert step_error["traceback"] == with_traceback["traceback"].iloc[0]
+    assert "ValueError: bad id 0" in step_error["traceback"]
 
 
 def test_dataframe_step_returning_something_else_is_a_step_error(frame: pd.DataFrame) -> None:
@@ -368,7 +383,7 @@ def test_dataframe_step_returning_something_else_is_a_step_error(frame: pd.DataF
     result = Pipeline("p").add_step(ReturnsNone()).run(frame)
 
     assert not result.success
-    assert "returned NoneType, expected a pandas DataFrame" in result.errors[0]
+    assert "returned NoneType, expected a pandas DataFrame" in result.error_messages()[0]
 
 
 def test_row_step_needs_unique_columns() -> None:
@@ -377,29 +392,29 @@ def test_row_step_needs_unique_columns() -> None:
     result = Pipeline("p").add_step(RejectNegative()).run(data)
 
     assert not result.success
-    assert "needs unique column names; duplicated: a" in result.errors[0]
+    assert "needs unique column names; duplicated: a" in result.error_messages()[0]
 
 
 # ------------------------------------------------------------------ optional steps
 
 
 def test_optional_dataframe_step_failure_is_a_warning(frame: pd.DataFrame) -> None:
-    pipeline = Pipeline("p").add_optional_step(BrokenFrameStep()).add_step(Tag("next"))
+    pipeline = Pipeline("p").add_step(BrokenFrameStep(), optional=True).add_step(Tag("next"))
 
     with capture_logs() as logs:
         result = pipeline.run(frame)
 
     assert result.success
-    assert result.errors == []
+    assert result.errors.empty
     assert result.output_data["next"].all()
-    assert result.warnings[0].startswith(
+    assert result.warning_messages()[0].startswith(
         "[OPTIONAL_STEP_FAILED] Optional step 'BrokenFrameStep' failed and was skipped"
     )
     failed = next(e for e in logs if e["event"] == "pipeline.step.failed")
     assert failed["log_level"] == "warning"
     assert failed["optional"] is True
     assert failed["error_type"] == "OPTIONAL_STEP_FAILED"  # the log says what the result says
-    assert failed["error"] == result.warnings[0]
+    assert failed["error"] == result.warning_messages()[0]
     metrics = result.metrics.step_metrics["BrokenFrameStep"]
     assert (metrics.status, metrics.warnings_count, metrics.errors_count) == (
         "optional_failed",
@@ -415,24 +430,24 @@ def test_optional_row_step_that_raises_leaves_the_data_unchanged(frame: pd.DataF
                 raise RuntimeError("enrichment service down")
             return StepResult(row={**row, "amount": 0.0}, warnings=["touched"])
 
-    result = Pipeline("p").add_optional_step(WarnThenBreak()).run(frame)
+    result = Pipeline("p").add_step(WarnThenBreak(), optional=True).run(frame)
 
     assert result.success
     pd.testing.assert_frame_equal(result.output_data, frame)
     assert len(result.warnings) == 1
-    assert "enrichment service down" in result.warnings[0]
+    assert "enrichment service down" in result.warning_messages()[0]
 
 
 def test_optional_row_step_row_errors_become_warnings(frame: pd.DataFrame) -> None:
     result = (
         Pipeline("p")
-        .add_optional_step(RejectNegative())
-        .add_optional_step(RaiseValidation())
+        .add_step(RejectNegative(), optional=True)
+        .add_step(RaiseValidation(), optional=True)
         .run(frame)
     )
 
     assert result.success
-    assert result.failed_rows == []
+    assert result.failed_rows.empty
     assert result.output_data["id"].tolist() == [1, 2, 3, 4, 5]
     assert len(result.warnings) == 4  # two negatives, one zero, one blocked id
 
@@ -471,7 +486,7 @@ def test_step_retries_exhausted_fail_the_step(frame: pd.DataFrame) -> None:
     assert not result.success
     assert flaky.calls == 3
     assert sleeps == [1.0, 2.0]
-    assert "ConnectionError: lookup service unreachable (3)" in result.errors[0]
+    assert "ConnectionError: lookup service unreachable (3)" in result.error_messages()[0]
 
 
 def test_row_step_with_retry_retries_each_row(frame: pd.DataFrame) -> None:
@@ -538,7 +553,7 @@ def test_per_step_metrics_have_correct_values(frame: pd.DataFrame) -> None:
     assert (metrics.rows_in, metrics.rows_out, metrics.rows_failed) == (5, 2, 2)
     assert (metrics.errors_count, metrics.warnings_count) == (2, 1)
     # row numbers still refer to the run's input after the DataFrame step dropped a row
-    assert [f.row_number for f in result.failed_rows] == [1, 3]
+    assert failed_row_numbers(result) == [1, 3]
 
 
 # ------------------------------------------------------------------ row numbers
@@ -558,48 +573,46 @@ def test_row_numbers_follow_reordering_and_relabelling_steps(frame: pd.DataFrame
 
     result = pipeline.run(frame)
 
-    assert [f.row_number for f in result.failed_rows] == [1, 3]
-    assert [f.data["id"] for f in result.failed_rows] == [2, 4]
+    assert failed_row_numbers(result) == [1, 3]
+    assert result.failed_rows["id"].tolist() == [2, 4]
 
 
-def test_untraceable_rows_report_no_row_number(frame: pd.DataFrame) -> None:
-    class Explode:
+def test_rows_built_without_the_row_column_report_no_row_number(frame: pd.DataFrame) -> None:
+    class Rebuild:
+        """Builds new rows (as an aggregation would): no provenance column, new labels."""
+
         def execute(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:
-            return pd.concat([df, df], ignore_index=True)
+            data = df.drop(columns=ROW_COLUMN)
+            return pd.concat([data, data], ignore_index=True)
 
     with capture_logs() as logs:
-        result = Pipeline("p", collect()).add_step(Explode()).add_step(RejectNegative()).run(frame)
+        result = Pipeline("p", collect()).add_step(Rebuild()).add_step(RejectNegative()).run(frame)
 
-    assert [f.row_number for f in result.failed_rows] == [None] * 4
-    assert result.failed_rows[0].data == {"id": 2, "amount": -1.0}
-    assert "Row:" not in result.errors[0]
+    assert failed_row_numbers(result) == [None] * 4
+    assert row_data(result, 0) == {"id": 2, "amount": -1.0}  # as the failing step saw it
+    assert "Row:" not in result.error_messages()[0]
     assert any(e["event"] == "pipeline.row_numbers.untraceable" for e in logs)
 
 
 # ------------------------------------------------------------------ config and context
 
 
-def test_error_context_structure(frame: pd.DataFrame) -> None:
+def test_error_table_structure_and_secrets(frame: pd.DataFrame) -> None:
     data = frame.assign(api_key="s3cr3t-planted")
     result = Pipeline("p", collect(domain="annuity")).add_step(RejectNegative()).run(data)
 
-    context = result.failed_rows[0].errors[0]
-    assert context.to_dict() == {
-        "error_type": "VALIDATION_ERROR",
-        "message": "amount must not be negative",
-        "operation": "RejectNegative",
-        "domain": "annuity",
-        "row_number": 1,
+    assert result.errors.iloc[0].to_dict() == {
+        "row": 1,
+        "step": "RejectNegative",
         "field": "amount",
-        "input_data": "{'id': 2, 'amount': -1.0, 'api_key': '***'}",
+        "error_type": "VALIDATION_ERROR",
+        "code": "VALIDATION_ERROR",
+        "message": "amount must not be negative",
         "traceback": None,
     }
-    everything = " ".join(
-        [repr(result), repr(result.failed_rows), *result.errors, str(result.error_details)]
-    )
+    everything = " ".join([repr(result), *result.error_messages(), *result.warning_messages()])
     assert "s3cr3t-planted" not in everything
-    assert "'api_key': '***'" in repr(result.failed_rows[0])
-    kept = result.failed_rows[0].data["api_key"]
+    kept = result.failed_rows["api_key"].iloc[0]
     assert kept == "s3cr3t-planted"  # the data itself is kept  # pragma: allowlist secret
     assert repr(result).startswith("PipelineResult(pipeline_name='p', execution_id='exec_")
 
@@ -651,22 +664,18 @@ def test_missing_columns_error_without_columns() -> None:
     assert error.present == ()
 
 
-def test_failed_rows_frame_for_quarantine(frame: pd.DataFrame) -> None:
+def test_failed_rows_and_error_summary(frame: pd.DataFrame) -> None:
     result = Pipeline("p", collect()).add_step(RejectNegative()).run(frame)
     clean = Pipeline("p").run(frame)
 
-    quarantine = result.failed_rows_frame()
-
-    assert quarantine["id"].tolist() == [2, 4]
-    assert quarantine["_row_number"].tolist() == [1, 3]
-    assert quarantine["_step"].tolist() == ["RejectNegative"] * 2
-    assert quarantine["_errors"].iloc[0].startswith("[VALIDATION_ERROR] amount must not")
-    assert list(clean.failed_rows_frame().columns) == [
-        "id",
-        "amount",
-        "_row_number",
-        "_step",
-        "_errors",
-    ]
+    assert result.failed_rows["id"].tolist() == [2, 4]
+    assert result.failed_rows["_row"].tolist() == [1, 3]
+    assert result.failed_rows["_step"].tolist() == ["RejectNegative"] * 2
+    assert list(clean.failed_rows.columns) == ["_row", "_step", "id", "amount"]
     assert result.rows_failed == 2
-    assert result.failed_rows[0].messages == [result.errors[0]]
+    assert result.error_summary().to_dict("records") == [
+        {"step": "RejectNegative", "field": "amount", "code": "VALIDATION_ERROR", "count": 2}
+    ]
+    assert result.error_messages(limit=1) == [
+        "[VALIDATION_ERROR] amount must not be negative | Domain: p | Row: 1 | Field: amount"
+    ]

@@ -140,7 +140,7 @@ def test_step_failed_events_carry_the_step_completed_fields(frame: pd.DataFrame)
         Pipeline("p", PipelineConfig(stop_on_error=False))
         .add_step(Identity())
         .add_step(MutateThenRaise())
-        .add_optional_step(MutateThenRaise(), name="Optional"),
+        .add_step(MutateThenRaise(), optional=True, name="Optional"),
         Pipeline("p").add_step(Reject2()),
         Pipeline("p", PipelineConfig(stop_on_error=False)).add_step(LeakyRowBug()),
     ]
@@ -177,21 +177,20 @@ def test_secrets_in_step_exceptions_never_reach_the_result_or_the_log(frame: pd.
         result = pipeline.run(frame)
 
     assert not result.success
-    tracebacks = [e.traceback or "" for e in result.error_details]
+    tracebacks = [tb or "" for tb in result.errors["traceback"]]
     everything = " ".join(
         [
             repr(result),
-            repr(result.failed_rows),
-            *result.errors,
+            *result.error_messages(),
             *tracebacks,
-            str(result.error_details),
+            result.errors.to_string(),
             str(logs),
         ]
     )
     assert PLANTED not in everything
-    assert "token=***" in result.failed_rows[0].errors[0].message
-    assert "postgresql://u:***@db/x" in result.failed_rows[0].errors[0].message
-    assert any("DB_PASS=***" in error for error in result.errors)
+    assert "token=***" in result.errors["message"].iloc[0]
+    assert "postgresql://u:***@db/x" in result.errors["message"].iloc[0]
+    assert any("DB_PASS=***" in error for error in result.error_messages())
     assert any("ValueError" in tb for tb in tracebacks)
 
 

@@ -52,17 +52,21 @@ def test_output_plus_failed_equals_input_in_order(
     result = pipeline.run(df)
 
     out_labels = result.output_data["label"].tolist() if len(result.output_data) else []
-    assert all(f.row_number is not None for f in result.failed_rows)
-    failed_numbers = [f.row_number or 0 for f in result.failed_rows]
+    assert result.failed_rows["_row"].notna().all()
+    failed_numbers = [int(n) for n in result.failed_rows["_row"]]
     assert len(out_labels) + len(failed_numbers) == len(values)
     # order is preserved in both parts, and together they are exactly the input rows
     kept_numbers = [int(label[1:]) for label in out_labels]
     assert kept_numbers == sorted(kept_numbers)
     assert failed_numbers == sorted(failed_numbers)
     assert sorted(kept_numbers + failed_numbers) == list(range(len(values)))
-    for failed in result.failed_rows:
-        assert failed.row_number is not None
-        assert failed.data == {"value": values[failed.row_number], "label": f"r{failed.row_number}"}
+    for number, value, label in zip(
+        failed_numbers,
+        result.failed_rows.get("value", []),
+        result.failed_rows.get("label", []),
+        strict=True,
+    ):
+        assert (value, label) == (values[number], f"r{number}")
     expected_kept = [i for i, v in enumerate(values) if v not in bad_first and v not in bad_second]
     assert kept_numbers == expected_kept
     assert result.metrics.rows_out + result.metrics.rows_failed == result.metrics.rows_in
@@ -80,7 +84,7 @@ def test_row_numbers_survive_a_filtering_dataframe_step(
     result = pipeline.run(df)
 
     even = [i for i, v in enumerate(values) if v % 2 == 0]
-    failed = [f.row_number for f in result.failed_rows]
+    failed = result.failed_rows["_row"].tolist()
     assert failed == [i for i in even if values[i] in bad]
     assert result.output_data.index.tolist() == [i for i in even if values[i] not in bad]
 
@@ -105,7 +109,7 @@ def test_stop_on_error_keeps_the_frame_of_the_last_completed_step_minus_the_fail
         assert result.output_data["value"].tolist() == values
     else:
         assert not result.success
-        assert [f.row_number for f in result.failed_rows] == [first_bad]
+        assert result.failed_rows["_row"].tolist() == [first_bad]
         # the stopped step's work is discarded: rows as the input had them, minus the failed
         expected = values[:first_bad] + values[first_bad + 1 :]
         assert result.output_data["value"].tolist() == expected

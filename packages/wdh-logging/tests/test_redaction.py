@@ -157,6 +157,19 @@ def test_input_is_never_mutated() -> None:
         (f"redis://:{PLANTED}@cache:6379/0", "redis://:***@cache:6379/0"),
         # an unencoded '@' inside the password must not leave a tail behind
         (f"postgresql://u:{PLANTED}@x@h/db", "postgresql://u:***@h/db"),
+        # an unencoded space inside the password: the whole password, not its tail
+        (f"postgresql://u:my {PLANTED} pw@h/db failed", "postgresql://u:***@h/db failed"),
+        (f"dsn postgresql://u:{PLANTED} x@h:5432/db", "dsn postgresql://u:***@h:5432/db"),
+        # the first word reaching an "@" ends the password: the rest stays readable
+        (
+            f"pg://u:{PLANTED}@h failed for bob@example.org",
+            "pg://u:***@h failed for bob@example.org",
+        ),
+        # host:port with no credentials is left alone, sentence and all
+        (
+            "http://h:8080 is down, mail ops@example.org",
+            "http://h:8080 is down, mail ops@example.org",
+        ),
         (f"'mysql://root:{PLANTED}@h/db'", "'mysql://root:***@h/db'"),
         (f"host=h user=u password={PLANTED} dbname=d", "host=h user=u password=*** dbname=d"),
         (

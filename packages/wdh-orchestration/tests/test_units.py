@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from dagster import Backoff, Failure, Jitter, RetryPolicy
 
 from wdh_config import Settings
-from wdh_domain.errors import ErrorContext
-from wdh_domain.pipelines import FailedRow, Pipeline, RetryConfig
+from wdh_domain.pipelines import (
+    ROW_COLUMN,
+    Pipeline,
+    PipelineConfig,
+    PipelineContext,
+    PipelineResult,
+    RetryConfig,
+    RowIssue,
+    StepResult,
+)
 from wdh_io.errors import ConnectionLostError, ConstraintViolationError, ReaderError
 from wdh_orchestration import (
     Domain,
@@ -153,35 +162,52 @@ def test_failure_descriptions_hide_secrets() -> None:
     assert describe_failure(KeyError()) == "KeyError"
 
 
-def _failed(row_number: int | None, message: str, data: dict[str, object]) -> FailedRow:
-    error = ErrorContext(
-        error_type="VALIDATION_ERROR", message=message, row_number=row_number, field="amount"
-    )
-    return FailedRow(
-        row_number=row_number, step="ValidateDataTypesStep", data=data, errors=(error,)
-    )
+class _RejectNoted:
+    """Fails the rows that carry a ``note``, with the note as the message."""
+
+    def apply(self, row: dict[str, Any], context: PipelineContext) -> StepResult:
+        if row.get("note"):
+            return StepResult(row=row, errors=[RowIssue(str(row["note"]), field="amount")])
+        return StepResult(row=row)
+
+
+class _Rebuild:
+    """Builds new rows without the provenance column (their row numbers are lost)."""
+
+    def execute(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:
+        return df.drop(columns=ROW_COLUMN).reset_index(drop=True).iloc[::-1]
+
+
+def _result(frame: pd.DataFrame, *, untraceable: bool = False) -> PipelineResult:
+    pipeline = Pipeline("p", PipelineConfig(stop_on_error=False, error_threshold=1.0))
+    if untraceable:
+        pipeline.add_step(_Rebuild())
+    return pipeline.add_step(_RejectNoted(), name="ValidateDataTypesStep").run(frame)
 
 
 def test_failures_preview_is_a_markdown_table_with_rows_and_lines() -> None:
-    rows = [
-        _failed(6, "not a number | really", {"amount": "x|y", "password": PLANTED}),
-        _failed(None, "untraceable", {"amount": float("nan")}),
-    ]
-    preview = failures_preview(rows)
-    lines = preview.splitlines()
+    notes = [""] * 6 + ["not a number | really"]
+    frame = pd.DataFrame({"amount": ["1"] * 6 + ["x|y"], "password": PLANTED, "note": notes})
+    lost = pd.DataFrame({"amount": [float("nan"), 1.0], "note": ["untraceable", ""]})
+
+    lines = failures_preview(_result(frame)).splitlines()
+    untraced = failures_preview(_result(lost, untraceable=True)).splitlines()
+
     assert lines[0] == "| row | csv line | step | errors | values |"
     assert lines[2].startswith(
         "| 6 | 8 | ValidateDataTypesStep | [VALIDATION_ERROR] not a number \\| really"
     )
     assert "amount='x\\|y'" in lines[2]  # pipes inside cells are escaped
-    assert PLANTED not in preview  # sensitive keys are masked
-    assert lines[3].startswith("| ? | ? |")
-    assert "amount=None" in lines[3]
+    assert PLANTED not in "\n".join(lines)  # sensitive keys are masked
+    assert untraced[2].startswith("| ? | ? |")
+    assert "amount=None" in untraced[2]
 
 
 def test_failures_preview_limits_and_empty() -> None:
-    assert failures_preview([]) == "No failed rows."
-    many = [_failed(i, "bad", {"amount": i}) for i in range(12)]
+    assert failures_preview(_result(pd.DataFrame({"amount": [1], "note": [""]}))) == (
+        "No failed rows."
+    )
+    many = _result(pd.DataFrame({"amount": range(12), "note": ["bad"] * 12}))
     preview = failures_preview(many, limit=10)
     assert preview.count("| ValidateDataTypesStep |") == 10
     assert preview.endswith("… and 2 more failed rows.")

@@ -16,7 +16,6 @@ from wdh_domain.pipelines import (
     CheckRequiredColumnsStep,
     DataFrameStep,
     Pipeline,
-    PipelineBuilder,
     PipelineConfig,
     PipelineContext,
     PipelineResult,
@@ -24,6 +23,7 @@ from wdh_domain.pipelines import (
     RowTransformStep,
     StepResult,
     ValidateDataTypesStep,
+    ValidateSchemaStep,
     execute_with_retry,
 )
 
@@ -34,7 +34,6 @@ __all__ = [
     "ErrorContext",
     "MissingColumnsError",
     "Pipeline",
-    "PipelineBuilder",
     "PipelineConfig",
     "PipelineConfigError",
     "PipelineContext",
@@ -43,6 +42,7 @@ __all__ = [
     "RowTransformStep",
     "StepResult",
     "ValidateDataTypesStep",
+    "ValidateSchemaStep",
     "WdhDomainError",
     "execute_with_retry",
 ]

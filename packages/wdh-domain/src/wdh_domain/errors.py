@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from wdh_domain._sanitize import sanitize, sanitize_text, truncate
+from wdh_domain._text import truncate
+from wdh_logging import redact_text, sanitize_for_logging
 
 __all__ = [
     "MAX_INPUT_DATA_CHARS",
@@ -48,8 +49,8 @@ def render_input_data(data: Any, *, max_chars: int = MAX_INPUT_DATA_CHARS) -> st
     """
     if data is None:
         return None
-    clean = sanitize(data)
-    text = clean if isinstance(clean, str) else sanitize_text(repr(clean))
+    clean = sanitize_for_logging(data)
+    text = clean if isinstance(clean, str) else redact_text(repr(clean))
     return truncate(text, max_chars)
 
 
@@ -114,7 +115,7 @@ class WdhDomainError(Exception):
     ) -> None:
         self.context = ErrorContext(
             error_type=error_type or self.default_error_type,
-            message=sanitize_text(message),
+            message=redact_text(message),
             operation=operation,
             domain=domain,
             row_number=row_number,

@@ -64,12 +64,18 @@ _SENSITIVE_SUFFIXES: Final = ("token", "secret", "apikey")
 # (capitalised) lower-case word, an upper-case run, or digits.
 _KEY_PART: Final = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
-# scheme://{user}:{password}@{host} -- the password runs to the LAST "@" before whitespace or
-# a quote, so an unencoded "@" inside it cannot leave a tail behind.
+# scheme://{user}:{password}@{host} -- the password runs to the LAST "@" of its word, so an
+# unencoded "@" inside it cannot leave a tail behind, and it may hold a few unencoded
+# spaces ("u:my pass word@host"): one word when it reaches an "@", else the fewest words
+# (up to five) that do.
 _URL_PASSWORD: Final = re.compile(
-    r"(?P<head>\b[a-z][a-z0-9+.\-]*://[^\s:/?#@'\"]*:)(?P<password>[^\s'\"]*)@",
+    r"(?P<head>\b[a-z][a-z0-9+.\-]*://[^\s:/?#@'\"]*:)"
+    r"(?P<password>[^\s'\"]*(?=@)|[^\s'\"@]*(?:[ \t]+[^\s'\",;]+){1,4}?(?=@))@",
     re.IGNORECASE,
 )
+# Every rule above needs a ":" or "=" (URLs, pairs, headers) or the word "bearer": text
+# without them is returned as is, cheaply (row error messages are many).
+_MAYBE_SECRET: Final = re.compile(r"[:=]|bearer", re.IGNORECASE)
 
 # KEY=VALUE, "KEY": "VALUE", KEY: VALUE inside free text (libpq DSNs, query strings,
 # serialised JSON, headers, exception messages). The value is masked only when KEY is
@@ -135,7 +141,7 @@ def redact_text(text: str) -> str:
     (``Authorization: Basic ...``) or, for ``Bearer``, when followed by a token-like
     string (16+ characters including a digit or ``._~+/=``).
     """
-    if not text:
+    if not text or not _MAYBE_SECRET.search(text):
         return text
     text = _URL_PASSWORD.sub(rf"\g<head>{_MASK}@", text)
     text = _mask_pairs(text)

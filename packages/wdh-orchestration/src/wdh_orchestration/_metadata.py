@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Final
 
 import pandas as pd
 from dagster import MetadataValue
 
-from wdh_domain.pipelines import FailedRow, PipelineResult
+from wdh_domain.pipelines import FAILED_ROW_COLUMNS, PipelineResult, format_issues
 from wdh_io.loader import LoadResult
 from wdh_logging import sanitize_for_logging
 
@@ -45,7 +45,7 @@ def validation_metadata(result: PipelineResult) -> dict[str, Any]:
         "rows_valid": metrics.rows_out,
         "rows_failed": result.rows_failed,
         "duration_ms": MetadataValue.float(float(metrics.duration_ms)),
-        "failed_rows_preview": MetadataValue.md(failures_preview(result.failed_rows)),
+        "failed_rows_preview": MetadataValue.md(failures_preview(result)),
         "execution_id": MetadataValue.text(result.execution_id),
     }
 
@@ -81,7 +81,7 @@ def materialization_metadata(
         "rows_failed": validation.rows_failed,
         "rows_inserted": load.rows_inserted,
         "rows_updated": load.rows_updated,
-        "failed_rows_preview": MetadataValue.md(failures_preview(validation.failed_rows)),
+        "failed_rows_preview": MetadataValue.md(failures_preview(validation)),
         "load_method": MetadataValue.text(str(load.method)),
         "load_duration_ms": MetadataValue.float(float(load.duration_ms)),
         "validation_duration_ms": MetadataValue.float(float(metrics.duration_ms)),
@@ -91,26 +91,35 @@ def materialization_metadata(
     }
 
 
-def failures_preview(failed: Sequence[FailedRow], limit: int = _PREVIEW_ROWS) -> str:
-    """A Markdown table of the first *limit* failed rows.
+def failures_preview(result: PipelineResult, limit: int = _PREVIEW_ROWS) -> str:
+    """A Markdown table of the first *limit* failed rows of *result*.
 
     ``row`` is the row's 0-based position in the input, as in the errors' ``Row: N``;
     ``csv line`` is the line of the file it was read from (the header is line 1), assuming
     one line per record.
     """
-    if not failed:
+    failed = result.failed_rows
+    if failed.empty:
         return "No failed rows."
+    shown = failed.head(limit)
+    errors = result.errors
     lines = [
         "| row | csv line | step | errors | values |",
         "| --: | --: | --- | --- | --- |",
     ]
-    for row in failed[:limit]:
-        position = "?" if row.row_number is None else str(row.row_number)
-        line = "?" if row.row_number is None else str(row.row_number + 2)
+    data_columns = [c for c in failed.columns if c not in FAILED_ROW_COLUMNS]
+    for record in shown.to_dict("records"):
+        number = record["_row"]
+        known = number is not pd.NA and number is not None
+        position = str(int(number)) if known else "?"
+        line = str(int(number) + 2) if known else "?"
+        mine = errors[(errors["row"] == number).fillna(value=False)] if known else errors.iloc[:0]
+        messages = "; ".join(format_issues(mine, result.domain))
+        values = {column: record[column] for column in data_columns}
         lines.append(
-            f"| {position} | {line} | {_cell(row.step, 60)} "
-            f"| {_cell('; '.join(row.messages), _MAX_ERRORS_CHARS)} "
-            f"| {_cell(_values(row.data), _MAX_VALUES_CHARS)} |"
+            f"| {position} | {line} | {_cell(str(record['_step']), 60)} "
+            f"| {_cell(messages, _MAX_ERRORS_CHARS)} "
+            f"| {_cell(_values(values), _MAX_VALUES_CHARS)} |"
         )
     if len(failed) > limit:
         lines.append(f"\n… and {len(failed) - limit} more failed rows.")

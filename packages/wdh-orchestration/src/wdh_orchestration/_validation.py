@@ -11,10 +11,9 @@ import pandas as pd
 from wdh_domain.pipelines import (
     CheckRequiredColumnsStep,
     Pipeline,
-    PipelineBuilder,
     PipelineConfig,
     PipelineResult,
-    ValidateDataTypesStep,
+    ValidateSchemaStep,
 )
 from wdh_orchestration._domain import Domain
 
@@ -41,7 +40,8 @@ class ValidatedRows:
 
 
 def build_validation_pipeline(domain: Domain) -> Pipeline:
-    """``<name>_validation``: the model's required columns present, then every row valid.
+    """``<name>_validation``: the model's required columns present, then every row valid,
+    checked column-wise (``ValidateSchemaStep``, compiled from the model).
 
     Invalid rows are collected, not fatal, until more than the domain's
     ``max_failure_rate`` of the file is invalid; then the run stops.
@@ -50,11 +50,9 @@ def build_validation_pipeline(domain: Domain) -> Pipeline:
         stop_on_error=False, error_threshold=domain.max_failure_rate, domain=domain.name
     )
     return (
-        PipelineBuilder(f"{domain.name}_validation")
-        .with_config(config)
+        Pipeline(f"{domain.name}_validation", config)
         .add_step(CheckRequiredColumnsStep(required_columns=list(domain.required_columns)))
-        .add_step(ValidateDataTypesStep(model=domain.model))
-        .build()
+        .add_step(ValidateSchemaStep(model=domain.model))
     )
 
 

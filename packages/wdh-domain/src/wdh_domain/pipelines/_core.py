@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any, Self
 
 import pandas as pd
@@ -17,17 +16,21 @@ from wdh_domain.pipelines._metrics import StepType
 from wdh_domain.pipelines._result import PipelineResult
 from wdh_domain.pipelines._retry import RetryConfig
 from wdh_domain.pipelines._runner import Run, StepSpec
-from wdh_domain.pipelines._types import DataFrameStep, RowTransformStep
+from wdh_domain.pipelines._types import DataFrameStep, RowTransformStep, ValidationStep
 
-__all__ = ["Pipeline", "PipelineBuilder"]
+__all__ = ["Pipeline"]
 
 _logger = structlog.get_logger("wdh_domain.pipelines")
 
-Step = DataFrameStep | RowTransformStep
+Step = DataFrameStep | RowTransformStep | ValidationStep
 
 
 def _step_type(step: object) -> StepType:
-    """Tell a DataFrame step from a row step by the method it has (Decision #3)."""
+    """Tell the step kinds apart by the methods they have (Decision #3).
+
+    ``validate`` (with or without ``execute``): a validation step that rejects rows;
+    ``execute``: a DataFrame step; ``apply``: a row step.
+    """
     if isinstance(step, type):
         raise PipelineConfigError(
             f"add_step() needs a step instance, got the class {step.__name__}; "
@@ -42,6 +45,8 @@ def _step_type(step: object) -> StepType:
             "a DataFrameStep (execute) or a RowTransformStep (apply)",
             field="step",
         )
+    if callable(getattr(step, "validate", None)):
+        return "validation"
     if has_execute:
         return "dataframe"
     if has_apply:
@@ -175,12 +180,6 @@ class Pipeline:
             self._specs = (*self._specs, spec)
         return self
 
-    def add_optional_step(
-        self, step: Step, *, retry: RetryConfig | bool | None = None, name: str | None = None
-    ) -> Self:
-        """Shorthand for ``add_step(step, optional=True, ...)``."""
-        return self.add_step(step, optional=True, retry=retry, name=name)
-
     def run(self, initial_data: pd.DataFrame, *, execution_id: str | None = None) -> PipelineResult:
         """Run every step over ``initial_data`` and return a :class:`PipelineResult`.
 
@@ -222,70 +221,3 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline(name={self._name!r}, steps={list(self.step_names)!r})"
-
-
-class PipelineBuilder:
-    """Fluent construction of a :class:`Pipeline`.
-
-    Example::
-
-        pipeline = (
-            PipelineBuilder("sample_validation")
-            .with_config(stop_on_error=False, error_threshold=0.2)
-            .add_step(CheckRequiredColumnsStep(required_columns=["id", "amount"]))
-            .add_step(ValidateDataTypesStep(model=SampleRow))
-            .add_optional_step(EnrichStep())
-            .build()
-        )
-    """
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._config = PipelineConfig()
-        self._steps: list[tuple[Step, dict[str, Any]]] = []
-        self._logger: Any | None = None
-        self._sleep: Callable[[float], None] = time.sleep
-
-    def with_config(
-        self, config: PipelineConfig | Mapping[str, Any] | None = None, /, **options: Any
-    ) -> Self:
-        """Set the configuration; keyword ``options`` override single fields of it."""
-        base = _coerce_config(config) if config is not None else self._config
-        self._config = replace(base, **options) if options else base
-        return self
-
-    def with_logger(self, logger: Any) -> Self:
-        """Use this structlog logger instead of ``wdh_domain.pipelines``'."""
-        self._logger = logger
-        return self
-
-    def with_sleep(self, sleep: Callable[[float], None]) -> Self:
-        """Use this function to wait between retries (tests pass a recorder)."""
-        self._sleep = sleep
-        return self
-
-    def add_step(
-        self,
-        step: Step,
-        *,
-        optional: bool = False,
-        retry: RetryConfig | bool | None = None,
-        name: str | None = None,
-    ) -> Self:
-        """Append a step (see :meth:`Pipeline.add_step`); it is checked right away."""
-        _step_type(step)
-        self._steps.append((step, {"optional": optional, "retry": retry, "name": name}))
-        return self
-
-    def add_optional_step(
-        self, step: Step, *, retry: RetryConfig | bool | None = None, name: str | None = None
-    ) -> Self:
-        """Append an optional step (see :meth:`Pipeline.add_step`)."""
-        return self.add_step(step, optional=True, retry=retry, name=name)
-
-    def build(self) -> Pipeline:
-        """Return a new :class:`Pipeline` with the configuration and steps given so far."""
-        pipeline = Pipeline(self._name, self._config, logger=self._logger, sleep=self._sleep)
-        for step, options in self._steps:
-            pipeline.add_step(step, **options)
-        return pipeline

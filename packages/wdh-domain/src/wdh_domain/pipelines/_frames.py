@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype
 
 __all__ = ["frame_from_rows", "frame_to_rows", "track_row_numbers"]
 
@@ -67,6 +68,8 @@ def frame_from_rows(
 
 def _cast_if_lossless(series: pd.Series, dtype: Any) -> pd.Series | None:
     """Return ``series`` cast to ``dtype`` when no value or missing-ness changes, else None."""
+    if isinstance(dtype, pd.StringDtype) and infer_dtype(series, skipna=True) != "string":
+        return None  # numbers, dates, Decimals... are not text: no cast can be lossless
     if isinstance(dtype, pd.CategoricalDtype) and not bool(
         series.dropna().isin(dtype.categories).all()
     ):

@@ -7,14 +7,17 @@ from typing import Literal
 
 __all__ = ["PipelineMetrics", "StepMetrics", "StepStatus", "StepType"]
 
-StepType = Literal["dataframe", "row_transform"]
+StepType = Literal["dataframe", "validation", "row_transform"]
+"""``dataframe``: ``execute(df, context)``; ``validation``: ``validate(df, context,
+max_failures=...)`` (rejects rows, e.g. ``ValidateSchemaStep``); ``row_transform``:
+``apply(row, context)``."""
 
 StepStatus = Literal["completed", "failed", "optional_failed", "stopped"]
 """``completed``: the step ran to its end (rows may have failed);
 ``failed``: a required step raised, or a row step's ``apply`` raised an unexpected
 exception (a bug, not a row error) on at least one row; ``optional_failed``: an optional
 step raised and the data passed on unchanged; ``stopped``: the run stopped inside this
-step at a row error (``stop_on_error``)."""
+step, at a row error (``stop_on_error``) or when the failed rows exceeded the error budget."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +46,7 @@ class PipelineMetrics:
     """Metrics of one run; ``step_metrics`` is keyed by step name, in execution order.
 
     Steps after the one where a run stopped did not execute and have no entry.
-    ``duration_ms`` (the whole run) is rounded to 3 places. ``total_duration_ms``,
-    ``rows_input`` and ``rows_output`` are the names the specification's
-    ``PipelineMetrics`` uses (epic 1, "Pipeline Metrics (Story 1.10)").
+    ``duration_ms`` (the whole run) is rounded to 3 places.
     """
 
     duration_ms: float
@@ -55,18 +56,3 @@ class PipelineMetrics:
     errors_count: int = 0
     warnings_count: int = 0
     step_metrics: dict[str, StepMetrics] = field(default_factory=dict)
-
-    @property
-    def total_duration_ms(self) -> float:
-        """Specification name of :attr:`duration_ms`."""
-        return self.duration_ms
-
-    @property
-    def rows_input(self) -> int:
-        """Specification name of :attr:`rows_in`."""
-        return self.rows_in
-
-    @property
-    def rows_output(self) -> int:
-        """Specification name of :attr:`rows_out`."""
-        return self.rows_out

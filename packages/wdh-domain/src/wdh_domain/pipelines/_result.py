@@ -2,51 +2,44 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Final
 
 import pandas as pd
 
-from wdh_domain._sanitize import sanitize
 from wdh_domain.errors import ErrorContext, PipelineFailedError
 from wdh_domain.pipelines._metrics import PipelineMetrics
 
-__all__ = ["ROW_ERRORS_SHOWN", "FailedRow", "PipelineResult"]
+__all__ = ["FAILED_ROW_COLUMNS", "ROW_ERRORS_SHOWN", "PipelineResult", "format_issues"]
 
 ROW_ERRORS_SHOWN: Final = 3
 """Row errors quoted in the message of ``PipelineResult.raise_for_status()`` (the rest
 are in ``errors`` and in the logs)."""
 
+FAILED_ROW_COLUMNS: Final = ("_row", "_step")
+"""Columns ``PipelineResult.failed_rows`` puts before the input's own columns."""
 
-@dataclass(frozen=True, slots=True)
-class FailedRow:
-    """A row that left the output because a step reported errors for it.
 
-    ``data`` holds the row's original values as they were in the run's input frame
-    (``initial_data.iloc[row_number]``). ``row_number`` is that 0-based position; it is
-    ``None`` only when a DataFrame step changed the rows in a way that cannot be traced
-    (new index labels and a different row count), in which case ``data`` holds the row
-    as the failing step received it. ``errors`` are the structured errors (one per field
-    at fault), ``warnings`` those raised for the row before it failed.
-    """
-
-    row_number: int | None
-    step: str
-    data: dict[str, Any]
-    errors: tuple[ErrorContext, ...]
-    warnings: tuple[ErrorContext, ...] = ()
-
-    def __repr__(self) -> str:
-        # Values under sensitive keys (password, token, api_key...) never reach a repr.
-        return (
-            f"FailedRow(row_number={self.row_number!r}, step={self.step!r}, "
-            f"data={sanitize(self.data)!r}, errors={self.errors!r}, warnings={self.warnings!r})"
+def format_issues(issues: pd.DataFrame, domain: str | None, limit: int | None = None) -> list[str]:
+    """Format issue-table rows as ``[ERROR_TYPE] message | Domain: X | Row: N | Field: Y``."""
+    shown = issues if limit is None else issues.head(limit)
+    out: list[str] = []
+    for row, field, error_type, message in zip(
+        shown["row"].tolist(),
+        shown["field"].tolist(),
+        shown["error_type"].tolist(),
+        shown["message"].tolist(),
+        strict=True,
+    ):
+        context = ErrorContext(
+            error_type=error_type,
+            message=message,
+            domain=domain,
+            row_number=None if row is pd.NA or row is None else int(row),
+            field=field,
         )
-
-    @property
-    def messages(self) -> list[str]:
-        """The errors formatted ``[ERROR_TYPE] message | Domain: X | Row: N | Field: Y``."""
-        return [error.format() for error in self.errors]
+        out.append(context.format())
+    return out
 
 
 @dataclass(slots=True)
@@ -56,41 +49,44 @@ class PipelineResult:
     - ``success``: ``True`` when every required step completed and the run was not
       stopped. In collect mode (``stop_on_error=False``) rows may have failed in a
       successful run: they are in ``failed_rows``, not in ``output_data``.
-    - ``output_data``: the rows that passed every step. On a run stopped inside a row
-      step (``stop_on_error``), the frame as of the last completed step minus the rows
-      that failed in the stopping step; that step's other work is discarded. On a run
-      stopped by a failed step or the error threshold, the frame as of the last step
-      that completed.
+    - ``output_data``: the rows that passed every step. When the run stopped inside a
+      step (a row error with ``stop_on_error``, or the error budget exceeded), the frame
+      as the previous step left it minus the rows that failed in the stopping step; that
+      step's other work is discarded. When a required step raised, the frame as of the
+      last step that completed.
+    - ``failed_rows``: one row per failed row, in input order: ``_row`` (the input row's
+      0-based position, ``<NA>`` when a DataFrame step lost it), ``_step`` (the step
+      that rejected it), then the row's values as they were in the input (as the
+      failing step saw them when ``_row`` is ``<NA>``).
+    - ``errors``: every error, one per row (see ``ISSUE_COLUMNS``: ``row``, ``step``,
+      ``field``, ``error_type``, ``code``, ``message``, ``traceback``), in the order
+      they were found: field errors of failed rows, then whole-step errors (a step that
+      raised, the error threshold) with ``row`` ``<NA>``.
+    - ``warnings``: the same table for warnings (row warnings carry their row; a skipped
+      optional step is a warning without one).
+    - ``metrics``: run and per-step metrics; ``execution_id``: the run's unique id;
+      ``stopped_at``: the step where the run stopped, or ``None``; ``domain``: the data
+      domain named in formatted messages.
 
     Invariant (every run): each input row is in exactly one of ``output_data``,
-    ``failed_rows`` or the rows a DataFrame step dropped on purpose, in input order; the
-    last executed step's ``StepMetrics.rows_out == len(output_data)`` and, for row
+    ``failed_rows`` or the rows a DataFrame step dropped on purpose; the last executed
+    step's ``StepMetrics.rows_out == len(output_data)`` and, for row and validation
     steps, ``rows_out == rows_in - rows_failed``.
-    - ``failed_rows``: one :class:`FailedRow` per failed row, in input order.
-    - ``errors``: every error as a formatted string
-      (``[ERROR_TYPE] message | Domain: X | Row: N | Field: Y``); ``error_details`` holds
-      the same errors as :class:`~wdh_domain.errors.ErrorContext` objects (with the
-      traceback of unexpected step exceptions).
-    - ``warnings`` / ``warning_details``: likewise for warnings (row warnings carry their
-      row number; optional-step failures are warnings).
-    - ``metrics``: run and per-step metrics; ``execution_id``: the run's unique id;
-      ``stopped_at``: the step where the run stopped, or ``None``.
     """
 
     success: bool
     output_data: pd.DataFrame
+    failed_rows: pd.DataFrame
+    errors: pd.DataFrame
+    warnings: pd.DataFrame
     metrics: PipelineMetrics
-    errors: list[str]
     execution_id: str
     pipeline_name: str
-    warnings: list[str] = field(default_factory=list)
-    failed_rows: list[FailedRow] = field(default_factory=list)
-    error_details: list[ErrorContext] = field(default_factory=list)
-    warning_details: list[ErrorContext] = field(default_factory=list)
+    domain: str | None = None
     stopped_at: str | None = None
 
     def __repr__(self) -> str:
-        # A summary: the frames and rows may be large and may hold sensitive values.
+        # A summary: the frames may be large and may hold sensitive values.
         return (
             f"PipelineResult(pipeline_name={self.pipeline_name!r}, "
             f"execution_id={self.execution_id!r}, success={self.success!r}, "
@@ -101,52 +97,55 @@ class PipelineResult:
 
     @property
     def rows_failed(self) -> int:
-        """Number of failed rows."""
+        """Number of failed rows (``len(failed_rows)``)."""
         return len(self.failed_rows)
 
-    def failed_rows_frame(self) -> pd.DataFrame:
-        """Return the failed rows as a frame for quarantine files or review.
+    def error_summary(self) -> pd.DataFrame:
+        """Errors counted per ``step``, ``field`` and ``code`` (column ``count``), most
+        frequent first; whole-step errors have no field (missing)."""
+        columns = ["step", "field", "code"]
+        if self.errors.empty:
+            return pd.DataFrame({**{c: [] for c in columns}, "count": []}).astype(
+                {"count": "int64"}
+            )
+        counts = (
+            self.errors[columns]
+            .fillna({"field": ""})
+            .value_counts(sort=True)
+            .rename("count")
+            .reset_index()
+        )
+        counts["field"] = counts["field"].replace("", None)
+        return counts
 
-        Columns: the original columns, then ``_row_number``, ``_step`` and ``_errors``
-        (the formatted messages joined with ``"; "``).
-        """
-        records = [
-            {
-                **failed.data,
-                "_row_number": failed.row_number,
-                "_step": failed.step,
-                "_errors": "; ".join(failed.messages),
-            }
-            for failed in self.failed_rows
-        ]
-        if not records:
-            columns = [*map(str, self.output_data.columns), "_row_number", "_step", "_errors"]
-            return pd.DataFrame(columns=columns)
-        return pd.DataFrame(records)
+    def error_messages(self, limit: int | None = None) -> list[str]:
+        """The first ``limit`` errors (all when ``None``) formatted for people and logs:
+        ``[ERROR_TYPE] message | Domain: X | Row: N | Field: Y``."""
+        return format_issues(self.errors, self.domain, limit)
+
+    def warning_messages(self, limit: int | None = None) -> list[str]:
+        """Like :meth:`error_messages`, for the warnings."""
+        return format_issues(self.warnings, self.domain, limit)
 
     def raise_for_status(self) -> None:
         """Raise :class:`~wdh_domain.errors.PipelineFailedError` when the run did not succeed.
 
         The message names the pipeline, the execution id and the step where the run
-        stopped, then gives the reason(s) -- the errors without a row number (a failed
-        step, the error threshold, a missing column), joined with ``"; "`` -- and then the
-        row errors: ``N row error(s), first: ...`` quoting up to :data:`ROW_ERRORS_SHOWN`
-        of them. For example::
-
-            Pipeline 'sample' (exec_20250101_120000_ab12cd34) failed at step 'Validate':
-            [ERROR_THRESHOLD_EXCEEDED] ... | 7 row error(s), first: [VALIDATION_ERROR] ...;
-            [VALIDATION_ERROR] ...; [VALIDATION_ERROR] ...
-
-        (on one line). The error's ``operation`` is the step where the run stopped.
+        stopped, then gives the reason(s) -- the errors without a row (a failed step,
+        the error threshold, a missing column), joined with ``"; "`` -- and then the row
+        errors: ``N row error(s), first: ...`` quoting up to :data:`ROW_ERRORS_SHOWN` of
+        them, on one line. The error's ``operation`` is the step where the run stopped.
         """
         if self.success:
             return
+        errors = self.errors
         # Errors without a row are the reason the run stopped; row errors illustrate it.
-        reasons = [e.format() for e in self.error_details if e.row_number is None]
-        row_errors = [e.format() for e in self.error_details if e.row_number is not None]
+        whole_step = errors["row"].isna().to_numpy(dtype=bool)
+        reasons = format_issues(errors[whole_step], self.domain)
+        row_errors = errors[~whole_step]
         parts = ["; ".join(reasons)] if reasons else []
-        if row_errors:
-            shown = "; ".join(row_errors[:ROW_ERRORS_SHOWN])
+        if len(row_errors):
+            shown = "; ".join(format_issues(row_errors, self.domain, ROW_ERRORS_SHOWN))
             parts.append(f"{len(row_errors)} row error(s), first: {shown}")
         where = f" at step '{self.stopped_at}'" if self.stopped_at else ""
         raise PipelineFailedError(

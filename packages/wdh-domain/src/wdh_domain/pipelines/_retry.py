@@ -10,8 +10,9 @@ from typing import Any, TypeVar
 
 import structlog
 
-from wdh_domain._sanitize import sanitize_text, truncate
+from wdh_domain._text import truncate
 from wdh_domain.errors import PipelineConfigError
+from wdh_logging import redact_text
 
 __all__ = ["DEFAULT_RETRIABLE_ERRORS", "RetryConfig", "execute_with_retry"]
 
@@ -145,7 +146,7 @@ def execute_with_retry(
                 sleep_ms=sleep_ms,
                 operation=operation,
                 error_type=type(exc).__name__,
-                error=truncate(sanitize_text(str(exc)), _MAX_ERROR_CHARS),
+                error=truncate(redact_text(str(exc)), _MAX_ERROR_CHARS),
             )
             sleep(sleep_ms / 1000)
             attempt += 1

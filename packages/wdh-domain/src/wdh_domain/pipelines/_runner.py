@@ -1,31 +1,48 @@
-"""One pipeline run: all per-run state lives here, never on the ``Pipeline``."""
+"""One pipeline run.
+
+Each step kind has one function -- :func:`run_dataframe_step`, :func:`run_validation_step`,
+:func:`run_row_step` -- that takes the current frame and returns a :class:`StepOutcome`
+(next frame, which input row each of its rows came from, the rows that failed, errors,
+warnings, whether to stop). :class:`Run` calls them in order and merges each outcome into
+the run's state; it is the only place that state changes.
+
+Row provenance: ``rows[i]`` is the input position of row ``i`` of the current frame
+(``-1``: unknown). A DataFrame step sees it as the column :data:`ROW_COLUMN`; whatever the
+step does to the rows (sort, filter, ``reset_index(drop=True)``, concat with duplicate
+labels, ``assign``, a left merge), the column travels with them, and is taken off again.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
-from wdh_domain._sanitize import sanitize_text, truncate
-from wdh_domain.errors import DataValidationError, ErrorContext, WdhDomainError, render_input_data
+from wdh_domain._text import truncate
+from wdh_domain.errors import DataValidationError, ErrorContext, WdhDomainError
 from wdh_domain.pipelines._config import PipelineConfig
-from wdh_domain.pipelines._frames import frame_from_rows, frame_to_rows, track_row_numbers
+from wdh_domain.pipelines._frames import frame_from_rows, frame_to_rows
 from wdh_domain.pipelines._ids import new_execution_id
+from wdh_domain.pipelines._issues import IssueLog
 from wdh_domain.pipelines._metrics import PipelineMetrics, StepMetrics, StepStatus, StepType
-from wdh_domain.pipelines._result import FailedRow, PipelineResult
+from wdh_domain.pipelines._result import FAILED_ROW_COLUMNS, PipelineResult, format_issues
 from wdh_domain.pipelines._retry import RetryConfig, execute_with_retry
 from wdh_domain.pipelines._types import PipelineContext, Row, RowIssue, StepResult
+from wdh_logging import redact_text
 
-__all__ = ["Run", "StepSpec"]
+__all__ = ["ROW_COLUMN", "Run", "StepSpec"]
 
-_MAX_MESSAGE_CHARS = 1000
+ROW_COLUMN: Final = "__wdh_row__"
+"""The column that carries each row's input position through DataFrame steps."""
+
+_MAX_MESSAGE_CHARS: Final = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,29 +56,39 @@ class StepSpec:
     retry: RetryConfig | None = None
 
 
-@dataclass(slots=True)
-class _Failure:
-    row_number: int | None
-    step: str
-    step_row: Row
-    errors: tuple[ErrorContext, ...]
-    warnings: tuple[ErrorContext, ...]
+@dataclass(frozen=True, slots=True)
+class StepEnv:
+    """What a step execution needs from its run (read-only).
+
+    ``budget``: how many more rows may fail before the run must stop (``None``: no
+    limit); ``track_rows``: whether a later step can fail rows, so that DataFrame steps
+    must carry the provenance column.
+    """
+
+    context: PipelineContext
+    domain: str
+    log: Any
+    sleep: Callable[[float], None]
+    budget: int | None
+    stop_on_error: bool
+    track_rows: bool
 
 
 @dataclass(slots=True)
-class _StepOutcome:
-    """What one step did; ``proceed`` is False when the run must stop after it."""
+class StepOutcome:
+    """What one step did. ``failed_rows`` holds the input positions of the rows that
+    failed here (``-1``: unknown; ``failed_data`` then holds those rows as the step got
+    them); ``stop`` names why the run must stop after this step, if it must."""
 
+    frame: pd.DataFrame
+    rows: np.ndarray
     status: StepStatus = "completed"
-    rows_out: int = 0
-    rows_failed: int = 0
-    errors_count: int = 0
-    warnings_count: int = 0
-    proceed: bool = True
-    extra_log: dict[str, Any] = field(default_factory=dict)
-
-
-_FAILED_STATUSES: frozenset[StepStatus] = frozenset({"failed", "optional_failed", "stopped"})
+    failed_rows: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
+    failed_data: pd.DataFrame | None = None
+    errors: IssueLog = field(default_factory=IssueLog)
+    warnings: IssueLog = field(default_factory=IssueLog)
+    stop: str | None = None
+    log: dict[str, Any] = field(default_factory=dict)
 
 
 class _AbortStepError(Exception):
@@ -69,29 +96,441 @@ class _AbortStepError(Exception):
 
 
 def _elapsed_ms(start: float) -> float:
-    """Milliseconds since ``start`` (a ``perf_counter`` value), rounded to 3 places (1 µs).
-
-    Every duration in the metrics and log lines comes from here, rounded like the
-    loader's ``duration_ms``, so the figures of one run compare as they are shown.
-    """
+    """Milliseconds since ``start`` (a ``perf_counter`` value), rounded to 1 µs."""
     return round((time.perf_counter() - start) * 1000.0, 3)
 
 
 def _format_traceback(exc: BaseException) -> str:
-    return sanitize_text("".join(traceback.format_exception(exc)))
+    return redact_text("".join(traceback.format_exception(exc)))
 
 
 def _describe(exc: BaseException) -> str:
-    return truncate(sanitize_text(f"{type(exc).__name__}: {exc}"), _MAX_MESSAGE_CHARS)
+    return truncate(redact_text(f"{type(exc).__name__}: {exc}"), _MAX_MESSAGE_CHARS)
+
+
+def _call(spec: StepSpec, env: StepEnv, func: Callable[[], Any]) -> Any:
+    if spec.retry is None:
+        return func()
+    return execute_with_retry(
+        func,
+        spec.retry,
+        operation=f"{env.context.pipeline_name}.{spec.name}",
+        sleep=env.sleep,
+        logger=env.log,
+    )
+
+
+def _require_unique_columns(spec: StepSpec, frame: pd.DataFrame, domain: str) -> None:
+    if not frame.columns.is_unique:
+        duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise DataValidationError(
+            f"Step '{spec.name}' needs unique column names; duplicated: {', '.join(duplicated)}",
+            operation=spec.name,
+            domain=domain,
+            field=", ".join(duplicated),
+        )
+
+
+def _untraced(rows: np.ndarray, positions: np.ndarray, frame: pd.DataFrame) -> pd.DataFrame | None:
+    """The rows at ``positions`` of ``frame`` whose input position is unknown, if any."""
+    unknown = positions[rows[positions] < 0]
+    return frame.iloc[unknown] if len(unknown) else None
+
+
+def _stop_reason(env: StepEnv, failed: int) -> str | None:
+    if env.budget is None or failed <= env.budget:
+        return None
+    return "row_error" if env.stop_on_error else "error_threshold"
+
+
+# ------------------------------------------------------------ DataFrame steps
+
+
+def _rows_without_column(before: pd.DataFrame, after: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """Provenance when a step dropped :data:`ROW_COLUMN`: kept when the step kept the very
+    same index (a projection, say), else unknown. Never guessed from labels or positions:
+    a relabelled frame can reuse old labels for other rows."""
+    if after.index is before.index or (
+        len(after) == len(before) and after.index.equals(before.index) and before.index.is_unique
+    ):
+        return rows
+    return np.full(len(after), -1, dtype=np.int64)
+
+
+def run_dataframe_step(
+    spec: StepSpec, before: pd.DataFrame, rows: np.ndarray, env: StepEnv
+) -> StepOutcome:
+    """Run ``execute`` on a shallow copy of ``before`` (retried as a whole when asked)."""
+    execute = spec.step.execute
+    context = env.context
+
+    def attempt() -> Any:
+        # A fresh shallow copy per attempt: a step that changes its input in place and
+        # then raises must not leak the change into the data that passes on.
+        given = before.copy(deep=False)
+        if env.track_rows:
+            given[ROW_COLUMN] = rows
+        return execute(given, context)
+
+    after = _call(spec, env, attempt)
+    if not isinstance(after, pd.DataFrame):
+        raise TypeError(
+            f"DataFrameStep '{spec.name}' returned {type(after).__name__}, expected a "
+            "pandas DataFrame"
+        )
+    if not env.track_rows:  # no later step can fail rows: provenance is not needed
+        return StepOutcome(frame=after, rows=rows)
+    if ROW_COLUMN in after.columns:
+        carried = pd.to_numeric(after[ROW_COLUMN], errors="coerce").to_numpy(dtype=np.float64)
+        new_rows = np.where(np.isnan(carried), -1, carried).astype(np.int64)
+        after = after.drop(columns=ROW_COLUMN)
+    else:
+        new_rows = _rows_without_column(before, after, rows)
+    lost = int(np.count_nonzero(new_rows < 0)) - int(np.count_nonzero(rows < 0))
+    if lost > 0:
+        env.log.warning(
+            "pipeline.row_numbers.untraceable",
+            step_name=spec.name,
+            rows_in=len(before),
+            rows_out=len(after),
+            rows_untraceable=int(np.count_nonzero(new_rows < 0)),
+        )
+    return StepOutcome(frame=after, rows=new_rows)
+
+
+# ------------------------------------------------------------ validation steps
+
+
+def run_validation_step(
+    spec: StepSpec, before: pd.DataFrame, rows: np.ndarray, env: StepEnv
+) -> StepOutcome:
+    """Run a step with ``validate(df, context, max_failures=...)`` (``ValidateSchemaStep``).
+
+    Rejected rows become failed rows; the budget is handed to the step so that it stops
+    early. An optional validation step that rejects rows passes the frame on unchanged
+    and reports the rejections as warnings.
+    """
+    budget = None if spec.optional else env.budget
+    outcome = _call(spec, env, lambda: spec.step.validate(before, env.context, max_failures=budget))
+    table = outcome.errors
+    size = len(table)
+    issues = pd.DataFrame(
+        {
+            "row": pd.array(rows[table["position"].to_numpy()], dtype="Int64"),
+            "step": pd.Categorical([spec.name]).repeat(size),
+            "field": table["field"].array,
+            "error_type": pd.Categorical(["VALIDATION_ERROR"]).repeat(size),
+            "code": table["code"].array,
+            "message": table["message"].array,
+            "traceback": pd.Categorical([None], categories=pd.Index([], dtype=object)).repeat(size),
+        }
+    )
+    issues.loc[issues["row"] < 0, "row"] = pd.NA
+    failed = np.asarray(outcome.failed, dtype=np.int64)
+    log = IssueLog()
+    if len(issues):
+        log.add_frame(issues)
+    if spec.optional:
+        if not len(failed):
+            return StepOutcome(frame=outcome.data, rows=rows)
+        warnings = IssueLog()
+        if len(issues):
+            warnings.add_frame(issues.assign(error_type="WARNING"))
+        return StepOutcome(frame=before, rows=rows, warnings=warnings)
+    stop = _stop_reason(env, len(failed))
+    if stop is None and outcome.stopped:
+        stop = "error_threshold"
+    keep = np.ones(len(before), dtype=bool)
+    keep[failed] = False
+    frame = before.iloc[keep] if stop is not None else outcome.data
+    return StepOutcome(
+        frame=frame,
+        rows=rows[keep],
+        status="stopped" if stop is not None else "completed",
+        failed_rows=rows[failed],
+        failed_data=_untraced(rows, failed, before),
+        errors=log,
+        stop=stop,
+    )
+
+
+# ----------------------------------------------------------------- row steps
+
+
+def _record(
+    log: IssueLog,
+    issue: str | RowIssue,
+    *,
+    default_type: str,
+    row: int | None,
+    step: str,
+    traceback: str | None = None,
+) -> None:
+    """Add a row step's error or warning to ``log``, its message redacted."""
+    if isinstance(issue, RowIssue):
+        log.add(
+            row=row,
+            step=step,
+            field=issue.field,
+            error_type=issue.error_type or default_type,
+            code=issue.code,
+            message=redact_text(issue.message),
+            traceback=traceback,
+        )
+    else:
+        log.add(
+            row=row,
+            step=step,
+            field=None,
+            error_type=default_type,
+            message=redact_text(str(issue)),
+            traceback=traceback,
+        )
+
+
+@dataclass(slots=True)
+class _RowBugs:
+    """Unexpected exceptions of a row step: counted; only the first keeps a traceback
+    (a bug usually raises the same way on every row, and formatting one is costly)."""
+
+    step: str
+    count: int = 0
+    first: ErrorContext | None = None
+
+    def row_result(self, record: Row, exc: Exception) -> tuple[StepResult, str | None]:
+        """The failed-row result standing for ``exc``, and its traceback if it is the first."""
+        self.count += 1
+        message = f"Step '{self.step}' raised {_describe(exc)}"
+        trace = None
+        if self.first is None:
+            trace = _format_traceback(exc)
+            self.first = ErrorContext(
+                error_type="STEP_ERROR", message=message, operation=self.step, traceback=trace
+            )
+        return StepResult(row=record, errors=[RowIssue(message, error_type="STEP_ERROR")]), trace
+
+    def close(self, errors: IssueLog, domain: str) -> dict[str, Any]:
+        """Record the step-level ``STEP_ERROR`` and return its log fields ({} if no bug)."""
+        if self.first is None:
+            return {}
+        step_error = replace(
+            self.first,
+            message=f"Step '{self.step}' raised an exception on {self.count} row(s); first: "
+            f"{self.first.message}",
+            domain=domain,
+        )
+        errors.add(
+            row=None,
+            step=self.step,
+            field=None,
+            error_type="STEP_ERROR",
+            message=step_error.message,
+            traceback=step_error.traceback,
+        )
+        return {
+            "reason": "row_exceptions",
+            "row_exceptions": self.count,
+            "error_type": "STEP_ERROR",
+            "error": step_error.format(),
+            "traceback": step_error.traceback,
+        }
+
+
+def _with_retry(
+    spec: StepSpec, env: StepEnv, apply: Callable[[Row, PipelineContext], StepResult]
+) -> Callable[[Row, PipelineContext], StepResult]:
+    def retried(record: Row, context: PipelineContext) -> StepResult:
+        # A fresh dict per attempt: a failed attempt must not leak half-done changes.
+        return _call(spec, env, lambda: apply(dict(record), context))  # type: ignore[no-any-return]
+
+    return retried
+
+
+def run_row_step(  # noqa: PLR0912 - the per-row loop stays flat: no call per row
+    spec: StepSpec, before: pd.DataFrame, rows: np.ndarray, env: StepEnv
+) -> StepOutcome:
+    """Call ``apply`` once per row; collect kept rows, failed rows and issues.
+
+    A row fails when ``apply`` returns errors or raises ``DataValidationError``. Any
+    other exception is a bug: the row fails with a ``STEP_ERROR`` (only the first such
+    row keeps the traceback), the step ends ``failed`` with one step-level
+    ``STEP_ERROR``. An optional step's row errors become warnings and the row passes on
+    as it came in; an optional step that raises is abandoned (:class:`_AbortStepError`).
+    When failures exceed the budget the loop stops, and the output is ``before`` minus
+    the rows that failed here (the step's other work is discarded).
+    """
+    _require_unique_columns(spec, before, env.domain)
+    context, name, optional = env.context, spec.name, spec.optional
+    prepare = getattr(spec.step, "prepare", None)
+    source = prepare(before, context) if callable(prepare) else before
+    apply: Callable[[Row, PipelineContext], StepResult] = spec.step.apply
+    if spec.retry is not None:
+        apply = _with_retry(spec, env, apply)
+    kept: list[Row] = []
+    failed: list[int] = []
+    errors, warnings = IssueLog(), IssueLog()
+    bugs = _RowBugs(name)
+    stop: str | None = None
+    for position, record in enumerate(frame_to_rows(source)):
+        # The hot loop: _attempt's body, inline (no extra call per row).
+        trace = None
+        try:
+            result = apply(record, context)
+        except DataValidationError as exc:
+            raised = RowIssue(exc.context.message, exc.context.field, exc.context.error_type)
+            result = StepResult(row=record, errors=[raised])
+        except Exception as exc:
+            if optional:
+                raise _AbortStepError(name) from exc
+            result, trace = bugs.row_result(record, exc)
+        if not (result.errors or result.warnings):
+            kept.append(result.row)
+            continue
+        row = int(rows[position])
+        row_number = row if row >= 0 else None
+        if result.errors and not optional:  # the row fails
+            for issue in result.errors:
+                _record(
+                    errors,
+                    issue,
+                    default_type="VALIDATION_ERROR",
+                    row=row_number,
+                    step=name,
+                    traceback=trace,
+                )
+            for issue in result.warnings:
+                _record(warnings, issue, default_type="WARNING", row=row_number, step=name)
+            failed.append(position)
+            stop = _stop_reason(env, len(failed))
+            if stop is not None:
+                break
+            continue
+        # The row stays: its warnings, and an optional step's errors, are warnings.
+        for issue, default in [
+            *((i, "VALIDATION_ERROR") for i in result.errors),
+            *((i, "WARNING") for i in result.warnings),
+        ]:
+            _record(warnings, issue, default_type=default, row=row_number, step=name)
+        kept.append(record if result.errors else result.row)
+    failed_positions = np.asarray(failed, dtype=np.int64)
+    keep = np.ones(len(before), dtype=bool)
+    keep[failed_positions] = False
+    if stop is not None:
+        frame = before.iloc[keep]
+    else:
+        frame = frame_from_rows(kept, index=before.index[keep], template=before)
+    log_fields = bugs.close(errors, env.domain)
+    status: StepStatus = "stopped" if stop is not None else "completed"
+    return StepOutcome(
+        frame=frame,
+        rows=rows[keep],
+        status="failed" if log_fields else status,
+        failed_rows=rows[failed_positions],
+        failed_data=_untraced(rows, failed_positions, before),
+        errors=errors,
+        warnings=warnings,
+        stop=stop,
+        log=log_fields,
+    )
+
+
+# ------------------------------------------------------------------ the run
+
+
+def _step_failed(
+    spec: StepSpec, exc: Exception, before: pd.DataFrame, rows: np.ndarray, env: StepEnv
+) -> StepOutcome:
+    """The outcome of a step that raised: the data passes on unchanged."""
+    cause: BaseException = exc
+    if isinstance(exc, _AbortStepError) and exc.__cause__ is not None:
+        cause = exc.__cause__
+    if isinstance(cause, WdhDomainError):
+        base = replace(
+            cause.context,
+            message=f"Step '{spec.name}' failed: {cause.context.message}",
+            operation=cause.context.operation or spec.name,
+            domain=cause.context.domain or env.domain,
+        )
+    else:
+        base = ErrorContext(
+            error_type="STEP_ERROR",
+            message=f"Step '{spec.name}' raised {_describe(cause)}",
+            operation=spec.name,
+            domain=env.domain,
+            traceback=_format_traceback(cause),
+        )
+    log_fields: dict[str, Any] = {
+        "optional": spec.optional,
+        "reason": "step_exception",
+        "error_type": base.error_type,
+        "error": base.format(),
+    }
+    if not isinstance(cause, WdhDomainError):
+        # The sanitized text, not exc_info: some renderers print frame locals (row data).
+        log_fields["traceback"] = base.traceback
+    issue = IssueLog()
+    if spec.optional:
+        warning = replace(
+            base,
+            error_type="OPTIONAL_STEP_FAILED",
+            message=f"Optional step '{spec.name}' failed and was skipped, data passed on "
+            f"unchanged: {_describe(cause)}",
+        )
+        issue.add(
+            row=None,
+            step=spec.name,
+            field=warning.field,
+            error_type=warning.error_type,
+            message=warning.message,
+            traceback=warning.traceback,
+        )
+        log_fields.update(error_type=warning.error_type, error=warning.format())
+        return StepOutcome(
+            frame=before, rows=rows, status="optional_failed", warnings=issue, log=log_fields
+        )
+    issue.add(
+        row=None,
+        step=spec.name,
+        field=base.field,
+        error_type=base.error_type,
+        message=base.message,
+        traceback=base.traceback,
+    )
+    return StepOutcome(
+        frame=before,
+        rows=rows,
+        status="failed",
+        errors=issue,
+        stop="step_failed" if env.stop_on_error else None,
+        log=log_fields,
+    )
+
+
+_RUNNERS: Final[
+    dict[StepType, Callable[[StepSpec, pd.DataFrame, np.ndarray, StepEnv], StepOutcome]]
+] = {
+    "dataframe": run_dataframe_step,
+    "validation": run_validation_step,
+    "row_transform": run_row_step,
+}
+
+
+def _allowed_failures(config: PipelineConfig, rows_in: int) -> int | None:
+    """The most failed rows the run tolerates (``None``: no limit)."""
+    if config.stop_on_error:
+        return 0
+    threshold = config.error_threshold
+    allowed = math.floor(threshold * rows_in)
+    if (allowed + 1) / max(rows_in, 1) <= threshold:  # float rounding of threshold * rows_in
+        allowed += 1
+    return None if allowed >= rows_in else allowed
 
 
 class Run:
     """One run of a pipeline: ``Run(...).execute()`` runs ``specs`` over ``initial_data``
-    once and returns the `PipelineResult` (it never raises for bad data).
+    once and returns the :class:`PipelineResult` (it never raises for bad data).
 
-    All per-run state lives here -- current frame, row numbers, failures, errors,
-    warnings, metrics -- so one ``Pipeline`` can run from several threads at once.
-    ``execution_id`` names the run (a new unique id when ``None``).
+    All per-run state lives here, so one ``Pipeline`` can run from several threads.
     """
 
     def __init__(
@@ -120,24 +559,24 @@ class Run:
         self.log = logger.bind(pipeline_name=pipeline_name, execution_id=self.context.execution_id)
         self.sleep = sleep
         self.input = initial_data
-        # Shallow copies cost O(columns) under copy-on-write: one here, one handed to each
-        # DataFrame step call, so no step can change the caller's frame or the frame that
-        # passes on unchanged when it fails. Row steps rebuild the frame once per step.
-        self.df = initial_data.copy(deep=False)
         self.rows_in = len(initial_data)
-        # row_numbers[i] is the input row number of row i of self.df; None means "i".
-        self.row_numbers: list[int] | None = None
-        self.traceable = True
-        self.failures: list[_Failure] = []
-        self.errors: list[ErrorContext] = []
-        self.warnings: list[ErrorContext] = []
+        self.allowed = _allowed_failures(config, self.rows_in)
+        # The frame and, per row, its input position; both replaced by each step's outcome.
+        # Positions are only kept when a step can fail rows (not for DataFrame-only runs).
+        self.df = initial_data.copy(deep=False)
+        can_fail = any(spec.step_type != "dataframe" for spec in specs)
+        self.rows = np.arange(self.rows_in if can_fail else 0, dtype=np.int64)
+        self.failed_rows: list[np.ndarray] = []
+        self.failed_steps: list[str] = []
+        self.failed_data: list[pd.DataFrame] = []
+        self.failed_count = 0
+        self.errors = IssueLog()
+        self.warnings = IssueLog()
         self.step_metrics: dict[str, StepMetrics] = {}
         self.stopped_at: str | None = None
-        self.warnings_mark = 0
-
-    # ------------------------------------------------------------------ run
 
     def execute(self) -> PipelineResult:
+        """Run every step in order until one says stop; return the result."""
         start = time.perf_counter()
         self.log.info(
             "pipeline.started",
@@ -147,282 +586,169 @@ class Run:
             stop_on_error=self.config.stop_on_error,
             error_threshold=self.config.error_threshold,
         )
-        for spec in self.specs:
-            if not self._run_step(spec):
+        for index, spec in enumerate(self.specs):
+            later = self.specs[index + 1 :]
+            outcome = self._run_step(spec, any(s.step_type != "dataframe" for s in later))
+            if outcome.stop is not None:
+                self.stopped_at = spec.name
                 break
         return self._result(_elapsed_ms(start))
 
-    def _run_step(self, spec: StepSpec) -> bool:
-        before = self.df
-        rows_in = len(before)
+    def _env(self, spec: StepSpec, track_rows: bool) -> StepEnv:
+        budget = None
+        if self.allowed is not None and not spec.optional:
+            budget = max(self.allowed - self.failed_count, 0)
+        return StepEnv(
+            context=self.context,
+            domain=self.domain,
+            log=self.log,
+            sleep=self.sleep,
+            budget=budget,
+            stop_on_error=self.config.stop_on_error and not spec.optional,
+            track_rows=track_rows,
+        )
+
+    def _run_step(self, spec: StepSpec, track_rows: bool) -> StepOutcome:
+        before, rows = self.df, self.rows
         self.log.info(
             "pipeline.step.started",
             step_name=spec.name,
             step_type=spec.step_type,
             optional=spec.optional,
-            rows_in=rows_in,
+            rows_in=len(before),
         )
-        self.warnings_mark = len(self.warnings)
+        env = self._env(spec, track_rows)
         start = time.perf_counter()
         try:
-            if spec.step_type == "dataframe":
-                outcome = self._run_dataframe_step(spec, before)
-            else:
-                outcome = self._run_row_step(spec, before)
+            outcome = _RUNNERS[spec.step_type](spec, before, rows, env)
         except Exception as exc:  # noqa: BLE001 - a failed step is reported, not raised
-            outcome = self._step_failed(spec, exc, rows_in)
-        duration_ms = _elapsed_ms(start)
-        self.step_metrics[spec.name] = StepMetrics(
+            outcome = _step_failed(spec, exc, before, rows, env)
+        self._merge(spec, outcome, len(before), _elapsed_ms(start))
+        return outcome
+
+    def _merge(
+        self, spec: StepSpec, outcome: StepOutcome, rows_in: int, duration_ms: float
+    ) -> None:
+        """Fold one step's outcome into the run: frame, failures, issues, metrics, logs."""
+        self.df, self.rows = outcome.frame, outcome.rows
+        failed = len(outcome.failed_rows)
+        if failed:
+            self.failed_rows.append(outcome.failed_rows)
+            self.failed_steps.append(spec.name)
+            self.failed_count += failed
+            if outcome.failed_data is not None:
+                self.failed_data.append(outcome.failed_data.assign(_step=spec.name))
+        self.errors.extend(outcome.errors)
+        self.warnings.extend(outcome.warnings)
+        metrics = StepMetrics(
             step_name=spec.name,
             step_type=spec.step_type,
             duration_ms=duration_ms,
             rows_in=rows_in,
-            rows_out=outcome.rows_out,
-            errors_count=outcome.errors_count,
-            warnings_count=outcome.warnings_count,
-            rows_failed=outcome.rows_failed,
+            rows_out=len(outcome.frame),
+            errors_count=len(outcome.errors),
+            warnings_count=len(outcome.warnings),
+            rows_failed=failed,
             status=outcome.status,
         )
-        log_fields = {
+        self.step_metrics[spec.name] = metrics
+        fields = {
             "step_name": spec.name,
             "step_type": spec.step_type,
             "duration_ms": duration_ms,
             "rows_processed": rows_in,
-            "rows_out": outcome.rows_out,
-            "rows_failed": outcome.rows_failed,
-            "errors_count": outcome.errors_count,
-            "warnings_count": outcome.warnings_count,
-            **outcome.extra_log,
+            "rows_out": metrics.rows_out,
+            "rows_failed": failed,
+            "errors_count": metrics.errors_count,
+            "warnings_count": metrics.warnings_count,
+            **outcome.log,
         }
-        if outcome.status not in _FAILED_STATUSES:
-            self.log.info("pipeline.step.completed", **log_fields)
+        if outcome.stop == "error_threshold":
+            self._threshold_exceeded(spec)
+        elif outcome.stop == "row_error":
+            last = outcome.errors.frame().tail(1)
+            fields.update(
+                reason="row_error",
+                error_type=last["error_type"].iloc[0],
+                error=format_issues(last, self.domain)[0],
+            )
+        if outcome.status in ("completed", "stopped") and outcome.stop != "row_error":
+            self.log.info("pipeline.step.completed", **fields)
         elif outcome.status == "optional_failed":
-            # An optional step's failure is a warning (AC-1.10.3); same fields otherwise.
-            self.log.warning("pipeline.step.failed", **log_fields)
+            self.log.warning("pipeline.step.failed", **fields)  # an optional step: a warning
         else:
-            self.log.error("pipeline.step.failed", **log_fields)
-        if not outcome.proceed:
-            self.stopped_at = self.stopped_at or spec.name
-            return False
-        if outcome.status in ("completed", "failed"):
-            return self._within_threshold(spec)
-        return True
+            self.log.error("pipeline.step.failed", **fields)
 
-    # ------------------------------------------------------------- steps
-
-    def _call(self, spec: StepSpec, func: Callable[[], Any]) -> Any:
-        if spec.retry is None:
-            return func()
-        return execute_with_retry(
-            func,
-            spec.retry,
-            operation=f"{self.pipeline_name}.{spec.name}",
-            sleep=self.sleep,
-            logger=self.log,
-        )
-
-    def _run_dataframe_step(self, spec: StepSpec, before: pd.DataFrame) -> _StepOutcome:
-        execute = spec.step.execute
-        context = self.context
-        # A fresh shallow copy per call (retries included): a step that changes its input in
-        # place and then raises must not leak the change into the data that passes on.
-        after = self._call(spec, lambda: execute(before.copy(deep=False), context))
-        if not isinstance(after, pd.DataFrame):
-            raise TypeError(
-                f"DataFrameStep '{spec.name}' returned {type(after).__name__}, expected a "
-                "pandas DataFrame"
-            )
-        if self.traceable:
-            self.traceable, self.row_numbers = track_row_numbers(before, after, self.row_numbers)
-            if not self.traceable:
-                self.log.warning(
-                    "pipeline.row_numbers.untraceable",
-                    step_name=spec.name,
-                    rows_in=len(before),
-                    rows_out=len(after),
-                )
-        self.df = after
-        return _StepOutcome(rows_out=len(after))
-
-    def _run_row_step(self, spec: StepSpec, before: pd.DataFrame) -> _StepOutcome:
-        if not before.columns.is_unique:
-            duplicated = sorted({str(c) for c in before.columns[before.columns.duplicated()]})
-            raise DataValidationError(
-                f"Row step '{spec.name}' needs unique column names; duplicated: "
-                f"{', '.join(duplicated)}",
-                operation=spec.name,
-                domain=self.domain,
-                field=", ".join(duplicated),
-            )
-        records = frame_to_rows(before)
-        apply: Callable[[Row, PipelineContext], StepResult] = spec.step.apply
-        if spec.retry is not None:
-            apply = partial(self._apply_with_retry, spec, apply)
-        rows = _RowStepState(self, spec)
-        kept = rows.kept
-        keep = kept.append
-        context = self.context
-        # The hot loop: one call per row, and nothing else unless the row has issues.
-        for position, record in enumerate(records):
-            try:
-                result = apply(record, context)
-            except Exception as exc:  # noqa: BLE001 - row failures are collected
-                if not rows.on_exception(position, record, exc):
-                    break
-                continue
-            if result.errors or result.warnings:
-                if not rows.on_issues(position, record, result):
-                    break
-                continue
-            keep(result.row)
-        return rows.finish(before)
-
-    def _apply_with_retry(
-        self,
-        spec: StepSpec,
-        apply: Callable[[Row, PipelineContext], StepResult],
-        record: Row,
-        context: PipelineContext,
-    ) -> StepResult:
-        # A fresh dict per attempt: an attempt that changed the row and then raised must
-        # not hand its half-done changes to the next attempt.
-        return self._call(spec, lambda: apply(dict(record), context))  # type: ignore[no-any-return]
-
-    def _step_failed(self, spec: StepSpec, exc: Exception, rows_in: int) -> _StepOutcome:
-        cause: BaseException = exc
-        if isinstance(exc, _AbortStepError) and exc.__cause__ is not None:
-            cause = exc.__cause__
-        expected = isinstance(cause, WdhDomainError)
-        if isinstance(cause, WdhDomainError):
-            base = replace(
-                cause.context,
-                message=f"Step '{spec.name}' failed: {cause.context.message}",
-                operation=cause.context.operation or spec.name,
-                domain=cause.context.domain or self.domain,
-            )
-        else:
-            base = ErrorContext(
-                error_type="STEP_ERROR",
-                message=f"Step '{spec.name}' raised {_describe(cause)}",
-                operation=spec.name,
-                domain=self.domain,
-                traceback=_format_traceback(cause),
-            )
-        log_fields: dict[str, Any] = {
-            "optional": spec.optional,
-            "reason": "step_exception",
-            "error_type": base.error_type,
-            "error": base.format(),
-        }
-        if not expected:
-            # The sanitized text, not exc_info: some renderers print frame locals (row data).
-            log_fields["traceback"] = base.traceback
-        if spec.optional:
-            # Row warnings of an abandoned step describe data that was not kept.
-            del self.warnings[self.warnings_mark :]
-            warning = replace(
-                base,
-                error_type="OPTIONAL_STEP_FAILED",
-                message=f"Optional step '{spec.name}' failed and was skipped, data passed on "
-                f"unchanged: {_describe(cause)}",
-            )
-            self.warnings.append(warning)
-            # the log line says what the result says: a skipped optional step, not an error
-            log_fields.update(error_type=warning.error_type, error=warning.format())
-            return _StepOutcome(
-                status="optional_failed", rows_out=rows_in, warnings_count=1, extra_log=log_fields
-            )
-        self.errors.append(base)
-        return _StepOutcome(
-            status="failed",
-            rows_out=rows_in,
-            errors_count=1,
-            proceed=not self.config.stop_on_error,
-            extra_log=log_fields,
-        )
-
-    def _within_threshold(self, spec: StepSpec) -> bool:
-        if self.config.stop_on_error or not self.failures or self.rows_in == 0:
-            return True
-        rate = len(self.failures) / self.rows_in
+    def _threshold_exceeded(self, spec: StepSpec) -> None:
+        rate = self.failed_count / self.rows_in
         threshold = self.config.error_threshold
-        if rate <= threshold:
-            return True
-        error = ErrorContext(
-            error_type="ERROR_THRESHOLD_EXCEEDED",
-            message=(
-                f"Step '{spec.name}': failed row rate {rate:.2%} ({len(self.failures)} of "
-                f"{self.rows_in} input rows) exceeds error_threshold {threshold:.2%}"
-            ),
-            operation=spec.name,
-            domain=self.domain,
+        message = (
+            f"Step '{spec.name}': failed row rate {rate:.2%} ({self.failed_count} of "
+            f"{self.rows_in} input rows) exceeds error_threshold {threshold:.2%}; "
+            "stopped early"
         )
-        self.errors.append(error)
-        self.stopped_at = spec.name
+        self.errors.add(
+            row=None,
+            step=spec.name,
+            field=None,
+            error_type="ERROR_THRESHOLD_EXCEEDED",
+            message=message,
+        )
         self.log.error(
             "pipeline.error_threshold.exceeded",
             step_name=spec.name,
-            rows_failed=len(self.failures),
+            rows_failed=self.failed_count,
             failed_rate=rate,
             error_threshold=threshold,
         )
-        return False
 
-    # ------------------------------------------------------------ helpers
-
-    def row_number(self, position: int) -> int | None:
-        """Input row number of row ``position`` of the current frame, if traceable."""
-        if not self.traceable:
-            return None
-        if self.row_numbers is None:
-            return position
-        return self.row_numbers[position]
-
-    def issue_context(
-        self,
-        issue: str | RowIssue,
-        *,
-        default_type: str,
-        step: str,
-        row_number: int | None,
-        input_data: str | None,
-    ) -> ErrorContext:
-        if isinstance(issue, RowIssue):
-            return ErrorContext(
-                error_type=issue.error_type or default_type,
-                message=sanitize_text(issue.message),
-                operation=step,
-                domain=self.domain,
-                row_number=row_number,
-                field=issue.field,
-                input_data=input_data,
-            )
-        return ErrorContext(
-            error_type=default_type,
-            message=sanitize_text(str(issue)),
-            operation=step,
-            domain=self.domain,
-            row_number=row_number,
-            input_data=input_data,
+    def _failed_frame(self) -> pd.DataFrame:
+        """The failed rows: known ones taken from the input by position, in input order,
+        then the ones whose position a DataFrame step lost, as the failing step saw them."""
+        columns = list(FAILED_ROW_COLUMNS)
+        if not self.failed_rows:
+            empty = self.input.iloc[:0].copy()
+            empty.insert(0, "_step", pd.Series([], dtype=object))
+            empty.insert(0, "_row", pd.Series([], dtype="Int64"))
+            return empty.reset_index(drop=True)
+        positions = np.concatenate(self.failed_rows)
+        steps = np.concatenate(
+            [
+                np.full(len(p), s, dtype=object)
+                for p, s in zip(self.failed_rows, self.failed_steps, strict=True)
+            ]
         )
+        known = positions >= 0
+        order = np.argsort(positions[known], kind="stable")
+        taken = positions[known][order]
+        frame = self.input.take(taken) if len(taken) else self.input.iloc[:0]
+        frame = frame.reset_index(drop=True)
+        frame.insert(0, "_step", pd.Series(pd.Categorical(steps[known][order])))  # few steps
+        frame.insert(0, "_row", pd.Series(taken, dtype="Int64"))
+        if self.failed_data:
+            lost = pd.concat(self.failed_data, ignore_index=True)
+            lost.insert(0, "_step", lost.pop("_step"))
+            lost.insert(0, "_row", pd.Series([pd.NA] * len(lost), dtype="Int64"))
+            frame = pd.concat([frame, lost], ignore_index=True)
+        return frame.loc[:, [*columns, *[c for c in frame.columns if c not in columns]]]
 
     def _result(self, duration_ms: float) -> PipelineResult:
-        failed_rows = self._failed_rows()
-        # A required step that failed (status "failed") makes the run unsuccessful even
-        # when the run went on past it (collect mode).
+        failed = self._failed_frame()
+        errors = self.errors.frame()
+        warnings = self.warnings.frame()
+        # A required step that failed makes the run unsuccessful even in collect mode.
         step_failed = any(m.status == "failed" for m in self.step_metrics.values())
         success = self.stopped_at is None and not step_failed
         metrics = PipelineMetrics(
             duration_ms=duration_ms,
             rows_in=self.rows_in,
             rows_out=len(self.df),
-            rows_failed=len(failed_rows),
-            errors_count=len(self.errors),
-            warnings_count=len(self.warnings),
+            rows_failed=len(failed),
+            errors_count=len(errors),
+            warnings_count=len(warnings),
             step_metrics=self.step_metrics,
         )
-        completed = self.log.info if success else self.log.error
-        completed(
+        (self.log.info if success else self.log.error)(
             "pipeline.completed",
             success=success,
             duration_ms=duration_ms,
@@ -436,228 +762,12 @@ class Run:
         return PipelineResult(
             success=success,
             output_data=self.df,
+            failed_rows=failed,
+            errors=errors,
+            warnings=warnings,
             metrics=metrics,
-            errors=[error.format() for error in self.errors],
             execution_id=self.context.execution_id,
             pipeline_name=self.pipeline_name,
-            warnings=[warning.format() for warning in self.warnings],
-            failed_rows=failed_rows,
-            error_details=list(self.errors),
-            warning_details=list(self.warnings),
+            domain=self.domain,
             stopped_at=self.stopped_at,
         )
-
-    def _failed_rows(self) -> list[FailedRow]:
-        if not self.failures:
-            return []
-        numbered = [f.row_number for f in self.failures if f.row_number is not None]
-        originals: dict[int, Row] = {}
-        if numbered and self.input.columns.is_unique:
-            rows = frame_to_rows(self.input.iloc[numbered])
-            originals = dict(zip(numbered, rows, strict=True))
-        failed = [
-            FailedRow(
-                row_number=f.row_number,
-                step=f.step,
-                data=originals.get(f.row_number, f.step_row)
-                if f.row_number is not None
-                else f.step_row,
-                errors=f.errors,
-                warnings=f.warnings,
-            )
-            for f in self.failures
-        ]
-        # Input order; rows whose number could not be traced go last, in failure order.
-        failed.sort(key=lambda r: (r.row_number is None, r.row_number or 0))
-        return failed
-
-
-class _RowStepState:
-    """Book-keeping of one row step; only touched for rows that have issues."""
-
-    def __init__(self, run: Run, spec: StepSpec) -> None:
-        self.run = run
-        self.spec = spec
-        self.kept: list[Row] = []
-        self.failed_positions: list[int] = []
-        self.errors_count = 0
-        self.warnings_count = 0
-        self.row_exceptions = 0
-        self.first_error_context: ErrorContext | None = None
-        self.stopped = False
-        self.stop_on_error = run.config.stop_on_error and not spec.optional
-
-    def on_exception(self, position: int, record: Row, exc: Exception) -> bool:
-        """Handle an exception raised by ``apply``; return False to stop the loop.
-
-        A ``DataValidationError`` fails the row like a returned error. Any other
-        exception is a bug: the row fails with a ``STEP_ERROR`` carrying the error type
-        and message; only the FIRST such row of a step also carries the (sanitized)
-        traceback, which the step-level error reuses -- later rows do not pay for
-        formatting a traceback nobody reads.
-        """
-        if isinstance(exc, DataValidationError):
-            row_number = self.run.row_number(position)
-            context = replace(
-                exc.context,
-                operation=exc.context.operation or self.spec.name,
-                domain=exc.context.domain or self.run.domain,
-                row_number=row_number,
-                input_data=exc.context.input_data or render_input_data(record),
-            )
-            if self.spec.optional:
-                return self._downgrade(record, (context,))
-            return self._fail(position, record, (context,), ())
-        if self.spec.optional:
-            raise _AbortStepError(self.spec.name) from exc
-        self.row_exceptions += 1
-        first = self.first_error_context is None
-        context = ErrorContext(
-            error_type="STEP_ERROR",
-            message=f"Step '{self.spec.name}' raised {_describe(exc)}",
-            operation=self.spec.name,
-            domain=self.run.domain,
-            row_number=self.run.row_number(position),
-            input_data=render_input_data(record),
-            # Formatting and sanitizing a traceback is the costly part; a bug usually
-            # raises the same way on every row, so only the first row keeps one.
-            traceback=_format_traceback(exc) if first else None,
-        )
-        if first:
-            self.first_error_context = context
-        return self._fail(position, record, (context,), ())
-
-    def on_issues(self, position: int, record: Row, result: StepResult) -> bool:
-        """Handle a result with errors and/or warnings; return False to stop the loop."""
-        run, step = self.run, self.spec.name
-        row_number = run.row_number(position)
-        warnings = tuple(
-            run.issue_context(
-                issue, default_type="WARNING", step=step, row_number=row_number, input_data=None
-            )
-            for issue in result.warnings
-        )
-        if not result.errors:
-            self.warnings_count += len(warnings)
-            run.warnings.extend(warnings)
-            self.kept.append(result.row)
-            return True
-        input_data = render_input_data(record)
-        errors = tuple(
-            run.issue_context(
-                issue,
-                default_type="VALIDATION_ERROR",
-                step=step,
-                row_number=row_number,
-                input_data=input_data,
-            )
-            for issue in result.errors
-        )
-        if self.spec.optional:
-            return self._downgrade(record, errors + warnings)
-        return self._fail(position, record, errors, warnings)
-
-    def _downgrade(self, record: Row, issues: tuple[ErrorContext, ...]) -> bool:
-        """Optional step: errors become warnings and the row passes on as it came in."""
-        self.warnings_count += len(issues)
-        self.run.warnings.extend(issues)
-        self.kept.append(record)
-        return True
-
-    def _fail(
-        self,
-        position: int,
-        record: Row,
-        errors: tuple[ErrorContext, ...],
-        warnings: tuple[ErrorContext, ...],
-    ) -> bool:
-        run = self.run
-        self.failed_positions.append(position)
-        self.errors_count += len(errors)
-        self.warnings_count += len(warnings)
-        run.errors.extend(errors)
-        run.warnings.extend(warnings)
-        run.failures.append(
-            _Failure(
-                row_number=errors[0].row_number,
-                step=self.spec.name,
-                step_row=record,
-                errors=errors,
-                warnings=warnings,
-            )
-        )
-        if self.stop_on_error:
-            self.stopped = True
-            return False
-        return True
-
-    def finish(self, before: pd.DataFrame) -> _StepOutcome:
-        """Close the step: rebuild the frame, count, and decide the step's status.
-
-        A step whose ``apply`` raised (a bug, not a row error) on any row is ``failed``:
-        its rows are failed rows (only the first carries the traceback), one step-level
-        ``STEP_ERROR`` (with that traceback) is recorded and the run is not successful.
-        When the run stops inside this step (``stop_on_error``), the output is the frame
-        as the previous step left it minus the rows that failed here, so ``rows_out``
-        equals the rows of the returned frame.
-        """
-        run, spec = self.run, self.spec
-        status: StepStatus = "completed"
-        extra: dict[str, Any] = {}
-        first = self.first_error_context  # set with the first row exception, if any
-        if first is not None:
-            step_error = ErrorContext(
-                error_type="STEP_ERROR",
-                message=(
-                    f"Step '{spec.name}' raised an exception on {self.row_exceptions} row(s); "
-                    f"first: {first.message}"
-                ),
-                operation=spec.name,
-                domain=run.domain,
-                traceback=first.traceback,
-            )
-            run.errors.append(step_error)
-            self.errors_count += 1
-            status = "failed"
-            extra = {
-                "reason": "row_exceptions",
-                "row_exceptions": self.row_exceptions,
-                "error_type": step_error.error_type,
-                "error": step_error.format(),
-                "traceback": first.traceback,
-            }
-        elif self.stopped:
-            last = run.errors[-1]
-            status = "stopped"
-            extra = {"reason": "row_error", "error_type": last.error_type, "error": last.format()}
-        self._drop_failed_row_numbers(len(before))
-        if self.stopped:
-            # Discard this step's work: the rows as the previous step left them, minus the
-            # failed ones (they are in failed_rows, never in both places).
-            keep = np.ones(len(before), dtype=bool)
-            keep[self.failed_positions] = False
-            run.df = before.iloc[keep]
-        else:
-            index = before.index.delete(self.failed_positions) if self.failed_positions else None
-            run.df = frame_from_rows(
-                self.kept, index=before.index if index is None else index, template=before
-            )
-        return _StepOutcome(
-            status=status,
-            rows_out=len(run.df),
-            rows_failed=len(self.failed_positions),
-            errors_count=self.errors_count,
-            warnings_count=self.warnings_count,
-            proceed=not self.stopped,
-            extra_log=extra,
-        )
-
-    def _drop_failed_row_numbers(self, rows_before: int) -> None:
-        run = self.run
-        if not self.failed_positions or not run.traceable:
-            return
-        failed = set(self.failed_positions)
-        numbers = run.row_numbers
-        run.row_numbers = [
-            numbers[p] if numbers is not None else p for p in range(rows_before) if p not in failed
-        ]

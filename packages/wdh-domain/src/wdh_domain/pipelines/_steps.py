@@ -8,20 +8,19 @@ the model's errors into field-level row errors, as :class:`ValidateDataTypesStep
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-from wdh_domain._sanitize import MASK, is_sensitive_key, truncate
 from wdh_domain.errors import MissingColumnsError, PipelineConfigError
+from wdh_domain.pipelines._blank import blanks_to_none
+from wdh_domain.pipelines._schema_columns import describe_error
+from wdh_domain.pipelines._schema_plan import compile_model
 from wdh_domain.pipelines._types import PipelineContext, Row, RowIssue, StepResult
 
 __all__ = ["CheckRequiredColumnsStep", "ValidateDataTypesStep"]
-
-_MAX_VALUE_CHARS = 60
 
 
 class CheckRequiredColumnsStep:
@@ -57,26 +56,13 @@ class CheckRequiredColumnsStep:
         return df
 
 
-def _is_missing(value: object) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
-def _describe_input(field: str | None, value: object) -> str:
-    if field is not None and is_sensitive_key(field.rsplit(".", 1)[-1]):
-        return MASK
-    return truncate(repr(value), _MAX_VALUE_CHARS)
-
-
-_NOT_GIVEN = object()
-
-
 class ValidateDataTypesStep:
     """Row step: validate each row with a pydantic model; report field-level errors.
 
-    Missing values (``NaN``, ``None``, ``pd.NA``, ``NaT``) are given to the model as
-    ``None``, so optional fields are written ``int | None``. A valid row is replaced by
+    Missing cells (``NaN``, ``None``, ``pd.NA``, ``NaT``, and text that is empty or only
+    whitespace) are given to the model as ``None``, so optional fields are written
+    ``int | None``; they are found column-wise in :meth:`prepare`, before the rows are
+    made, so the per-row work is the model call alone. A valid row is replaced by
     the model's output (``model_dump()``: coerced types, defaults filled) merged over the
     original row, so columns the model does not know are kept unless
     ``keep_extra_columns=False``. An invalid row fails with one error per pydantic
@@ -101,30 +87,39 @@ class ValidateDataTypesStep:
         self.model = model
         self.keep_extra_columns = keep_extra_columns
         self.name = name or type(self).__name__
+        self._validate = model.__pydantic_validator__.validate_python  # model_validate's core
+        # For a flat model (every field compiles to a plain column type, no extras, no
+        # serializers) model_dump() equals the instance's field dict: skip the dump.
+        self._dump_is_dict = (
+            all(plan.kind is not None for plan in compile_model(model))
+            and model.model_config.get("extra") != "allow"
+        )
+
+    def prepare(self, df: pd.DataFrame, context: PipelineContext) -> pd.DataFrame:  # noqa: ARG002
+        """Turn every missing or blank cell into ``None``, column by column."""
+        return blanks_to_none(df)
 
     def apply(self, row: Row, context: PipelineContext) -> StepResult:  # noqa: ARG002 - protocol
         """Validate one row; see the class docstring for what the result holds."""
-        data = {key: None if _is_missing(value) else value for key, value in row.items()}
         try:
-            validated = self.model.model_validate(data)
+            validated = self._validate(row)
         except ValidationError as exc:
             return StepResult(row=row, errors=self._issues(exc))
-        dumped: dict[str, Any] = validated.model_dump()
+        dumped: dict[str, Any] = (
+            validated.__dict__ if self._dump_is_dict else validated.model_dump()
+        )
         if self.keep_extra_columns:
             row.update(dumped)
             return StepResult(row=row)
-        return StepResult(row=dumped)
+        return StepResult(row=dict(dumped))
 
     @staticmethod
     def _issues(exc: ValidationError) -> list[str | RowIssue]:
         issues: list[str | RowIssue] = []
         for error in exc.errors(include_url=False):
             field = ".".join(str(part) for part in error["loc"]) or None
-            if error.get("input", _NOT_GIVEN) is None and error["type"] != "missing":
-                # an empty cell given to a required field: say that, not "should be a
-                # valid string (got None)"
-                message = "required value is missing (the cell is empty)"
-            else:
-                message = f"{error['msg']} (got {_describe_input(field, error.get('input'))})"
-            issues.append(RowIssue(message=message, field=field, error_type="VALIDATION_ERROR"))
+            message = describe_error(field or "", error["type"], error["msg"], error.get("input"))
+            issues.append(
+                RowIssue(message, field=field, error_type="VALIDATION_ERROR", code=error["type"])
+            )
         return issues

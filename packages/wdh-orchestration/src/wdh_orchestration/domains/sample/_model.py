@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = ["SampleRecord"]
 
@@ -22,7 +21,8 @@ _Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 class SampleRecord(BaseModel):
     """One row of ``public.sample_data``; the limits mirror the table's column types.
 
-    Blank cells of the optional columns (``email``, ``region``) become ``None``; a blank
+    Blank cells are missing (the validation steps hand them over as ``None``): allowed in
+    the optional columns (``email``, ``region``); a blank
     ``customer_name``, an ``amount`` that is not a number with at most 2 decimals and
     16 integer digits, or an impossible ``transaction_date`` make the row invalid.
     """
@@ -35,18 +35,3 @@ class SampleRecord(BaseModel):
     amount: Decimal = Field(max_digits=18, decimal_places=2)
     transaction_date: date
     region: _Region | None = None
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _blank_is_missing(cls, value: Any) -> Any:
-        # CSV readers hand blank cells over as NaN, None or "" depending on the dtype;
-        # all three mean "no value" here, so that the model (not the reader) decides.
-        if value is None:
-            return None
-        if isinstance(value, float) and math.isnan(value):
-            return None
-        if isinstance(value, str) and not value.strip():
-            return None
-        if type(value).__name__ == "NAType":  # pandas.NA, without importing pandas
-            return None
-        return value

@@ -1,0 +1,44 @@
+"""Blank cells are missing: one column-wise rule shared by both validation steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["blank_mask", "blanks_to_none"]
+
+
+def blank_mask(column: pd.Series) -> np.ndarray:
+    """True where a cell is missing: NaN, None, ``pd.NA``, ``NaT`` or a text cell that is
+    empty or whitespace only (``str.strip() == ""``)."""
+    missing = np.array(column.isna(), dtype=bool)
+    if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
+        # .str yields NaN for the cells that are not text; those are not blank
+        stripped = column.str.strip()
+        empty = np.asarray(stripped.eq("").fillna(value=False), dtype=bool)
+        missing |= empty
+    return missing
+
+
+def blanks_to_none(df: pd.DataFrame) -> pd.DataFrame:
+    """Return ``df`` with every missing or blank cell (see :func:`blank_mask`) as ``None``.
+
+    Only the columns that hold such cells change (to ``object`` dtype); the others are
+    shared with ``df``. Columns must be unique.
+    """
+    replaced: dict[Any, pd.Series] = {}
+    for label in df.columns:
+        column = df[label]
+        mask = blank_mask(column)
+        if mask.any():
+            values = column.to_numpy(dtype=object, copy=True)
+            values[mask] = None
+            replaced[label] = pd.Series(values, index=df.index, dtype=object, copy=False)
+    if not replaced:
+        return df
+    out = df.copy(deep=False)
+    for label, series in replaced.items():
+        out[label] = series
+    return out
