@@ -20,10 +20,20 @@ ROOT = Path(__file__).resolve().parents[1]
 PLANTED = "s3cr3t-planted"  # pragma: allowlist secret
 
 
+def _variables() -> list[str]:
+    """The environment variable of each setting: its first alias, else its name."""
+    names = []
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        choices = getattr(alias, "choices", None)
+        names.append(str(choices[0] if choices else name).upper())
+    return names
+
+
 @pytest.fixture
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
+    for name in _variables():
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -41,7 +51,7 @@ def test_env_example_documents_every_setting(clean_environment: Path) -> None:
     # a setting is documented as an assignment, or as a commented-out one (`# NAME=...`)
     # when merely uncommenting the example value would change the default behaviour
     assignments = re.findall(r"^(?:# )?([A-Z_]+)=", text, flags=re.MULTILINE)
-    assert sorted(assignments) == sorted(name.upper() for name in Settings.model_fields)
+    assert sorted(assignments) == sorted(_variables())
     lines = text.splitlines()
     for index, line in enumerate(lines):
         if re.match(r"^[A-Z_]+=", line):

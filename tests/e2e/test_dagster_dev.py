@@ -1,9 +1,10 @@
-"""The sample job launched from a real ``dagster dev`` over its GraphQL API, as the UI does.
+"""The sample domain driven through a real ``dagster dev`` over its GraphQL API, as the UI does.
 
-The test starts ``dagster dev`` itself -- in a scratch copy of ``apps/orchestrator``'s
-``pyproject.toml`` and ``dagster.yaml``, on a free port, against this test's database --
-launches ``sample_pipeline_job`` with the ``launchRun`` mutation the UI's Launchpad sends,
-waits (bounded) for the run to finish, reads its event log, and stops the process group.
+Each test starts ``dagster dev`` itself -- in a scratch copy of ``apps/orchestrator``'s
+``pyproject.toml`` and ``dagster.yaml``, on a free port, against this test's database and
+landing directory -- and stops its process group afterwards. ``dagster dev`` runs the
+daemon too, so the sensors (on by default) and backfills run as they would for a user.
+These tests are slow (a ``dagster dev`` start each).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
@@ -72,6 +75,45 @@ LOCATIONS = """
         name
         loadStatus
         locationOrLoadError { __typename ... on PythonError { message } }
+      }
+    }
+  }
+}"""
+
+TERMINATE = """
+mutation Terminate($runId: String!, $policy: TerminateRunPolicy) {
+  terminateRun(runId: $runId, terminatePolicy: $policy) {
+    __typename
+    ... on TerminateRunFailure { message }
+    ... on PythonError { message }
+  }
+}"""
+
+BACKFILL = """
+mutation Backfill($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}"""
+
+RUNS = """
+{
+  runsOrError {
+    ... on Runs { results { runId status tags { key value } } }
+  }
+}"""
+
+CHECKS = """
+query Checks($runId: ID!) {
+  logsForRun(runId: $runId) {
+    ... on EventConnection {
+      events {
+        __typename
+        ... on AssetCheckEvaluationEvent { evaluation { checkName success } }
+        ... on MaterializationEvent { metadataEntries { label } }
+        ... on ExecutionStepFailureEvent { error { message } }
       }
     }
   }
@@ -193,52 +235,111 @@ def _url_with_planted_password(url: URL) -> str:
     return url.set(password=PLANTED_PASSWORD).render_as_string(hide_password=False)
 
 
+def _environment(url: URL, landing: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DAGSTER_HOME", "DATABASE_URL"}}
+    return env | {
+        "ENVIRONMENT": "staging",
+        "DATABASE_URL": _url_with_planted_password(url),
+        "WDH_LANDING_DIR": str(landing),
+        "LOG_FORMAT": "json",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _repository(dev: DagsterDev) -> dict[str, Any]:
+    [repo] = [
+        r
+        for r in dev.graphql(REPOSITORIES)["repositoriesOrError"]["nodes"]
+        if JOB in {job["name"] for job in r["jobs"]}
+    ]
+    found: dict[str, Any] = repo
+    return found
+
+
+def _launch(dev: DagsterDev, run_config: dict[str, Any]) -> str:
+    repo = _repository(dev)
+    launched = dev.graphql(
+        LAUNCH_RUN,
+        {
+            "params": {
+                "selector": {
+                    "repositoryLocationName": repo["location"]["name"],
+                    "repositoryName": repo["name"],
+                    "jobName": JOB,
+                },
+                "runConfigData": run_config,
+                "mode": "default",
+            }
+        },
+    )["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return str(launched["run"]["runId"])
+
+
+def _libpq(url: URL) -> dict[str, Any]:
+    query = dict(url.query)
+    return {
+        "host": query.get("host", url.host),
+        "port": int(query.get("port", url.port or 5432)),  # type: ignore[arg-type]
+        "user": url.username,
+        "password": url.password,
+        "dbname": url.database,
+    }
+
+
+def _sql(url: URL, statement: str, **params: Any) -> list[Any]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text(statement), params))
+    finally:
+        engine.dispose()
+
+
+def _wait(what: str, probe: Any, dev: DagsterDev, timeout_s: float = RUN_TIMEOUT_S) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(POLL_S)
+    pytest.fail(f"{what} not seen after {timeout_s} s:\n{dev.log_tail()}")
+
+
 @pytest.mark.slow
 def test_job_launched_from_dagster_dev_succeeds_with_logs_in_the_event_log(
     migrated_url: URL, orchestrator_cwd: Path, tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in {"DAGSTER_HOME", "DATABASE_URL"}}
-    env |= {
-        "ENVIRONMENT": "staging",
-        "DATABASE_URL": _url_with_planted_password(migrated_url),
-        "LOG_FORMAT": "json",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = _environment(migrated_url, tmp_path / "landing")
     output = tmp_path / "dagster-dev.log"
 
     with dagster_dev(orchestrator_cwd, env, output) as dev:
         dev.wait_until_loaded(STARTUP_TIMEOUT_S)
-        [repo] = [
-            r
-            for r in dev.graphql(REPOSITORIES)["repositoriesOrError"]["nodes"]
-            if JOB in {job["name"] for job in r["jobs"]}
-        ]
-        launched = dev.graphql(
-            LAUNCH_RUN,
-            {
-                "params": {
-                    "selector": {
-                        "repositoryLocationName": repo["location"]["name"],
-                        "repositoryName": repo["name"],
-                        "jobName": JOB,
-                    },
-                    "runConfigData": {},
-                    "mode": "default",
-                }
-            },
-        )["launchRun"]
-        assert launched["__typename"] == "LaunchRunSuccess", launched
-        run_id = launched["run"]["runId"]
-
+        run_id = _launch(dev, {})  # the Launchpad's empty config: the shipped sample file
         status = dev.wait_for_run(run_id, RUN_TIMEOUT_S)
         events = dev.graphql(RUN_LOGS, {"runId": run_id})["logsForRun"]["events"]
+        checks = dev.graphql(CHECKS, {"runId": run_id})["logsForRun"]["events"]
 
     messages = [e["message"] or "" for e in events if e["__typename"] == "LogMessageEvent"]
     all_text = "\n".join(e.get("message") or "" for e in events)
     assert status == "SUCCESS", all_text[-4000:]
     # structlog events of every layer, captured by the managed python loggers
-    for event in ("sample.read.completed", "pipeline.completed", "database.load.completed"):
+    for event in ("domain.materialized", "pipeline.completed", "database.load.completed"):
         assert any(event in m for m in messages), f"{event} missing from the event log"
+    evaluations = {
+        e["evaluation"]["checkName"]: e["evaluation"]["success"]
+        for e in checks
+        if e["__typename"] == "AssetCheckEvaluationEvent"
+    }
+    assert evaluations == {
+        "failure_rate_within_threshold": True,
+        "upsert_keys_unique": True,
+        "non_empty_load": True,
+    }
+    [materialized] = [e for e in checks if e["__typename"] == "MaterializationEvent"]
+    labels = {entry["label"] for entry in materialized["metadataEntries"]}
+    assert {"rows_read", "rows_valid", "rows_failed", "rows_inserted", "rows_updated"} <= labels
+    assert {"failed_rows_preview", "load_method", "load_duration_ms"} <= labels
     console = output.read_text(encoding="utf-8", errors="replace")
     assert PLANTED_PASSWORD not in all_text
     assert PLANTED_PASSWORD not in console
@@ -249,16 +350,146 @@ def test_job_launched_from_dagster_dev_succeeds_with_logs_in_the_event_log(
     assert (history / "runs.db").exists()
     assert (history / "runs" / f"{run_id}.db").exists()  # the run's event log
 
-    engine = sa.create_engine(migrated_url)
-    try:
-        with engine.connect() as conn:
-            loaded = conn.execute(sa.text("SELECT count(*) FROM sample_data")).scalar_one()
-            audit = conn.execute(
-                sa.text("SELECT status, execution_id, rows_output FROM pipeline_executions")
-            ).one()
-    finally:
-        engine.dispose()
-    assert loaded == 17
+    [loaded] = _sql(migrated_url, "SELECT count(*) FROM sample_data")
+    [audit] = _sql(
+        migrated_url, "SELECT status, execution_id, rows_output FROM pipeline_executions"
+    )
+    assert loaded[0] == 17
     assert audit.status == "success"
     assert audit.execution_id.endswith(run_id)
     assert audit.rows_output == 17
+
+
+@pytest.mark.slow
+def test_a_failed_run_shows_one_line_in_the_ui(
+    migrated_url: URL, orchestrator_cwd: Path, tmp_path: Path
+) -> None:
+    env = _environment(migrated_url, tmp_path / "landing")
+    missing = tmp_path / "missing.csv"
+
+    with dagster_dev(orchestrator_cwd, env, tmp_path / "dagster-dev.log") as dev:
+        dev.wait_until_loaded(STARTUP_TIMEOUT_S)
+        run_id = _launch(dev, {"ops": {"sample_data": {"config": {"path": str(missing)}}}})
+        status = dev.wait_for_run(run_id, RUN_TIMEOUT_S)
+        events = dev.graphql(CHECKS, {"runId": run_id})["logsForRun"]["events"]
+
+    assert status == "FAILURE"
+    [failure] = [e for e in events if e["__typename"] == "ExecutionStepFailureEvent"]
+    message = failure["error"]["message"].strip()
+    assert message.endswith(f"cannot read the input file: file not found | file: {missing}")
+    assert "\n" not in message  # one line; no cause chain under it
+    [audit] = _sql(migrated_url, "SELECT status, error_message FROM pipeline_executions")
+    assert audit.status == "failed"
+
+
+@pytest.mark.slow
+def test_cancelled_runs_landed_files_and_backfills(
+    migrated_url: URL, orchestrator_cwd: Path, tmp_path: Path
+) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    env = _environment(migrated_url, landing)
+
+    with dagster_dev(orchestrator_cwd, env, tmp_path / "dagster-dev.log") as dev:
+        dev.wait_until_loaded(STARTUP_TIMEOUT_S)
+
+        # 1. A cancelled run: its audit row is closed by the run-status sensor. The test
+        # holds a lock on the table, so the run waits in its load while it is cancelled
+        # (Terminate, then the UI's "Force termination": a step blocked in the database
+        # does not see the interrupt). The cancelled run, once it gets the lock, finds its
+        # audit row closed and rolls its load back: nothing of it is committed.
+        locker = psycopg.connect(**_libpq(migrated_url))
+        locker.execute("LOCK TABLE sample_data IN ACCESS EXCLUSIVE MODE")
+        try:
+            run_id = _launch(dev, {})
+            _wait(
+                "the run waiting for the table lock",
+                lambda: _sql(
+                    migrated_url,
+                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()",
+                ),
+                dev,
+            )
+            force = {"runId": run_id, "policy": "MARK_AS_CANCELED_IMMEDIATELY"}
+            terminated = dev.graphql(TERMINATE, force)["terminateRun"]
+            assert terminated["__typename"] == "TerminateRunSuccess", terminated
+            assert dev.wait_for_run(run_id, RUN_TIMEOUT_S) == "CANCELED"
+            [closed] = _wait(
+                "the closed audit row",
+                lambda: _sql(
+                    migrated_url,
+                    "SELECT status, error_message FROM pipeline_executions "
+                    "WHERE execution_id LIKE :id AND status <> 'running'",
+                    id=f"%{run_id}",
+                ),
+                dev,
+            )
+        finally:
+            locker.rollback()
+            locker.close()
+        assert (closed.status, closed.error_message) == (
+            "failed",
+            "run cancelled in Dagster before it finished",
+        )
+
+        def step_failed() -> list[str]:
+            events = dev.graphql(CHECKS, {"runId": run_id})["logsForRun"]["events"]
+            return [
+                e["error"]["message"]
+                for e in events
+                if e["__typename"] == "ExecutionStepFailureEvent"
+            ]
+
+        [late] = _wait("the cancelled run's own end", step_failed, dev)
+        assert "no running execution" in late
+        assert _sql(migrated_url, "SELECT count(*) FROM sample_data")[0][0] == 0
+
+        # 2. Files landing: one run per file, the same content twice is one run.
+        header = "record_id,customer_name,email,amount,transaction_date,region\n"
+        (landing / "sample_2024-01.csv").write_text(header + "101,A,,1.00,2024-01-01,\n")
+        (landing / "sample_2024-02.csv").write_text(header + "201,B,,2.00,2024-02-01,\n")
+        shutil.copy(landing / "sample_2024-01.csv", landing / "sample_2024-01-copy.csv")
+
+        def sensor_runs() -> list[dict[str, Any]]:
+            runs = dev.graphql(RUNS)["runsOrError"]["results"]
+            found = [r for r in runs if any(t["key"] == "wdh/file_sha256" for t in r["tags"])]
+            done = all(r["status"] in {"SUCCESS", "FAILURE"} for r in found)
+            return found if len(found) >= 2 and done else []
+
+        landed = _wait("two sensor runs", sensor_runs, dev)
+        assert sorted(r["status"] for r in landed) == ["SUCCESS", "SUCCESS"]
+        time.sleep(20)  # one more sensor interval: the copy must not start a run
+        assert len(sensor_runs()) == 2
+
+        # 3. A backfill of both partitions, run by the daemon.
+        backfill = dev.graphql(
+            BACKFILL,
+            {
+                "params": {
+                    "assetSelection": [{"path": ["sample_data"]}],
+                    "partitionNames": ["sample_2024-01.csv", "sample_2024-02.csv"],
+                }
+            },
+        )["launchPartitionBackfill"]
+        assert backfill["__typename"] == "LaunchBackfillSuccess", backfill
+
+        def backfill_runs() -> list[dict[str, Any]]:
+            runs = dev.graphql(RUNS)["runsOrError"]["results"]
+            mine = [
+                r
+                for r in runs
+                if {"key": "dagster/backfill", "value": backfill["backfillId"]} in r["tags"]
+            ]
+            done = all(r["status"] in {"SUCCESS", "FAILURE", "CANCELED"} for r in mine)
+            return mine if len(mine) == 2 and done else []
+
+        backfilled = _wait("the backfill's two runs", backfill_runs, dev)
+        assert [r["status"] for r in backfilled] == ["SUCCESS", "SUCCESS"]
+
+    rows = _sql(migrated_url, "SELECT record_id FROM sample_data ORDER BY 1")
+    assert [r.record_id for r in rows] == [101, 201]
+    statuses = _sql(
+        migrated_url, "SELECT status, count(*) AS n FROM pipeline_executions GROUP BY 1 ORDER BY 1"
+    )
+    assert [(r.status, r.n) for r in statuses] == [("failed", 1), ("success", 4)]

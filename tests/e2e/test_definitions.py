@@ -1,4 +1,4 @@
-"""The code location loads, validates and wires the sample job read -> validate -> load."""
+"""The code location loads, validates and wires the sample domain: source -> table asset."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import Definitions
+from dagster import AssetKey, Definitions
 
 from wdh_logging import reset_logging
 
@@ -33,20 +33,18 @@ def defs() -> Iterator[Definitions]:
 def test_definitions_pass_dagster_validation(defs: Definitions) -> None:
     Definitions.validate_loadable(defs)
     job = defs.resolve_job_def("sample_pipeline_job")
-    assert {node.name for node in job.nodes} == {"read_csv_op", "validate_op", "load_to_db_op"}
+    assert {node.name for node in job.nodes} == {"sample_data"}  # one asset, the whole domain
     assert "warehouse" in defs.resources  # type: ignore[operator]
 
 
-def test_job_graph_is_read_then_validate_then_load(defs: Definitions) -> None:
-    graph = defs.resolve_job_def("sample_pipeline_job").graph.dependency_structure
-    upstream = {
-        name: [output.node.name for output in graph.all_upstream_outputs_from_node(name)]
-        for name in ("read_csv_op", "validate_op", "load_to_db_op")
-    }
-    assert upstream == {
-        "read_csv_op": [],
-        "validate_op": ["read_csv_op"],
-        "load_to_db_op": ["validate_op"],
+def test_the_table_asset_depends_on_its_source_files(defs: Definitions) -> None:
+    graph = defs.resolve_asset_graph()
+    table = graph.get(AssetKey("sample_data"))
+    assert table.parent_keys == {AssetKey("sample_files")}
+    assert {key.name for key in table.check_keys} == {
+        "failure_rate_within_threshold",
+        "upsert_keys_unique",
+        "non_empty_load",
     }
 
 

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from dagster import DagsterInstance
+from dagster import DagsterInstance, Definitions
 
 from wdh_config import get_settings
 from wdh_io.database import start_embedded_database, stop_embedded_database
-from wdh_orchestration import sample_pipeline_job
+from wdh_orchestration import build_platform
+from wdh_orchestration.domains.sample import SAMPLE
 from wdh_orchestrator.definitions import build_resources
 
 pytestmark = pytest.mark.integration
@@ -46,10 +47,12 @@ def test_sample_job_runs_on_the_embedded_database_of_a_fresh_clone(fresh_clone: 
     assert (settings.environment, settings.database_url) == ("dev", None)
     resources: dict[str, Any] = build_resources(settings)
 
+    platform = build_platform([SAMPLE], landing_dir=settings.landing_dir)
+    job = Definitions(**platform.definitions_kwargs(), resources=resources).resolve_job_def(
+        "sample_pipeline_job"
+    )
     with DagsterInstance.ephemeral() as instance:
-        result = sample_pipeline_job.execute_in_process(
-            resources=resources, instance=instance, raise_on_error=False
-        )
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
 
     assert result.success
     assert (fresh_clone / "PG_VERSION").exists()  # created in the working directory

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from wdh_orchestration.sample import sample_csv_path
+from wdh_orchestration.domains.sample import sample_csv_path
 
 pytestmark = pytest.mark.unit
 

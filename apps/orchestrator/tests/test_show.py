@@ -107,3 +107,58 @@ def _start_run(url: URL) -> None:
         )
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        (
+            {"ENVIRONMENT": "prod"},
+            "show: invalid settings: DATABASE_URL is required when ENVIRONMENT=prod",
+        ),
+        (
+            {"ENVIRONMENT": "staging", "DATABASE_URL": "postgresql://u:{pw}@h:port/db"},
+            "show: the database URL is malformed",
+        ),
+        (
+            {"ENVIRONMENT": "staging", "DATABASE_URL": "{unknown_db}"},
+            'database "wdh_no_such_db" does not exist',
+        ),
+        (
+            {"ENVIRONMENT": "staging", "DATABASE_URL": "{unreachable}"},
+            "show: cannot connect to the database 'wdh' on 127.0.0.1:1: connection to server",
+        ),
+    ],
+    ids=["missing-url", "malformed-url", "unknown-database", "unreachable"],
+)
+def test_a_database_that_cannot_be_reached_is_one_line(
+    migrated_url: URL, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], expected: str
+) -> None:
+    from wdh_config import get_settings
+
+    unknown = migrated_url.set(database="wdh_no_such_db", password=PLANTED_PASSWORD)
+    unreachable = migrated_url.set(
+        host="127.0.0.1", port=1, database="wdh", query={}, password=PLANTED_PASSWORD
+    )
+    values = {
+        "pw": PLANTED_PASSWORD,
+        "unknown_db": unknown.render_as_string(hide_password=False),
+        "unreachable": unreachable.render_as_string(hide_password=False),
+    }
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("LOG_LEVEL", raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value.format(**values))
+    get_settings.cache_clear()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        status = main([], out=out, err=err)
+    finally:
+        get_settings.cache_clear()
+
+    assert status == 2
+    assert out.getvalue() == ""
+    [line] = err.getvalue().splitlines()  # one line, no traceback
+    assert line.startswith("show: ")
+    assert expected in line
+    assert PLANTED_PASSWORD not in line

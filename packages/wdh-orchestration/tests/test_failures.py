@@ -1,4 +1,9 @@
-"""Runs of ``sample_pipeline_job`` that fail: bad input, a failing database, retries."""
+"""Runs of a domain's job that fail: bad input, bad settings, a failing database, retries.
+
+Every failure ends in one readable line (the step's ``Failure`` description, stored in
+the audit row as ``<step>: <reason>``), permanent errors are never retried, and nothing
+is loaded.
+"""
 
 from __future__ import annotations
 
@@ -8,96 +13,91 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from dagster import (
     DagsterEventType,
     DagsterInstance,
     ExecuteInProcessResult,
     Failure,
-    InitResourceContext,
-    RetryPolicy,
     in_process_executor,
     job,
     op,
 )
 from pydantic import PrivateAttr
+from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
+from wdh_config import get_settings
 from wdh_io.errors import ConnectionLostError
 from wdh_io.loader import WarehouseLoader
-from wdh_orchestration import WarehouseResource, record_failed_run, sample_pipeline_job
+from wdh_orchestration import (
+    CheckOutcome,
+    DomainCheck,
+    LoadedFile,
+    WarehouseResource,
+    record_failed_run,
+)
+from wdh_orchestration.domains.sample import SAMPLE, sample_csv_path
 
 pytestmark = pytest.mark.integration
 
 PLANTED = "s3cr3t-planted"  # pragma: allowlist secret (trust auth ignores it)
-
 HEADER = "record_id,customer_name,email,amount,transaction_date,region\n"
-
-
-def run_job(
-    warehouse: WarehouseResource,
-    instance: DagsterInstance,
-    path: Path,
-    *,
-    job: Any = sample_pipeline_job,
-) -> ExecuteInProcessResult:
-    result: ExecuteInProcessResult = job.execute_in_process(
-        run_config={"ops": {"read_csv_op": {"config": {"path": str(path)}}}},
-        resources={"warehouse": warehouse},
-        instance=instance,
-        raise_on_error=False,
-    )
-    return result
-
-
-def scalar(url: URL, sql: str) -> Any:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text(sql)).scalar_one()
-    finally:
-        engine.dispose()
-
-
-def audit_row(url: URL) -> Any:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text("SELECT * FROM pipeline_executions")).one()
-    finally:
-        engine.dispose()
+STEP = "sample_data"
 
 
 def step_events(result: ExecuteInProcessResult, kind: DagsterEventType) -> list[str]:
     return [e.step_key or "" for e in result.all_events if e.event_type == kind]
 
 
-def test_malformed_csv_fails_the_run_and_is_audited(
-    warehouse: WarehouseResource, instance: DagsterInstance, migrated_url: URL, tmp_path: Path
-) -> None:
+def failure_of(result: ExecuteInProcessResult) -> Any:
+    [event] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    return event.step_failure_data
+
+
+def reason_of(result: ExecuteInProcessResult) -> str:
+    """The one line a user reads: the failure's description."""
+    description = failure_of(result).user_failure_data.description
+    assert "\n" not in description
+    assert "Traceback" not in description
+    return str(description)
+
+
+def test_malformed_csv_fails_the_run_and_is_audited(run_job: Any, db: Any, tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(
         HEADER + "1,张伟,a@b.cn,1.00,2024-01-01,x\n2,Bob,b@c.com,2.00,2024-01-02,y,EXTRA,FIELDS\n",
         encoding="utf-8",
     )
 
-    result = run_job(warehouse, instance, path)
+    result = run_job(path)
 
     assert not result.success
-    assert step_events(result, DagsterEventType.STEP_FAILURE) == ["read_csv_op"]
     assert step_events(result, DagsterEventType.STEP_UP_FOR_RETRY) == []  # data: no retry
-    assert scalar(migrated_url, "SELECT count(*) FROM sample_data") == 0
-    row = audit_row(migrated_url)
+    reason = reason_of(result)
+    assert reason.startswith("cannot read the input file: ")
+    assert "line: 3" in reason
+    assert str(path) in reason
+    assert failure_of(result).error.cause is None  # no traceback of the cause below it
+    assert db.scalar("SELECT count(*) FROM sample_data") == 0
+    row = db.audit_row()
     assert row.status == "failed"
     assert row.execution_id.endswith(result.run_id)
-    assert row.error_message.startswith("read_csv_op: cannot read the input file: ReaderError:")
-    assert "line: 3" in row.error_message
-    assert str(path) in row.error_message
+    assert row.error_message == f"{STEP}: {reason}"
     assert row.completed_at is not None
 
 
+def test_missing_file_is_one_line(run_job: Any, db: Any, tmp_path: Path) -> None:
+    result = run_job(tmp_path / "nowhere.csv")
+
+    assert not result.success
+    reason = reason_of(result)
+    assert reason.startswith("cannot read the input file: ")
+    assert "nowhere.csv" in reason
+    assert db.audit_row().status == "failed"
+
+
 def test_missing_required_column_fails_validation_and_is_audited(
-    warehouse: WarehouseResource, instance: DagsterInstance, migrated_url: URL, tmp_path: Path
+    run_job: Any, db: Any, tmp_path: Path
 ) -> None:
     path = tmp_path / "no_amount.csv"
     path.write_text(
@@ -105,20 +105,19 @@ def test_missing_required_column_fails_validation_and_is_audited(
         encoding="utf-8",
     )
 
-    result = run_job(warehouse, instance, path)
+    result = run_job(path)
 
     assert not result.success
-    assert step_events(result, DagsterEventType.STEP_FAILURE) == ["validate_op"]
-    assert scalar(migrated_url, "SELECT count(*) FROM sample_data") == 0
-    row = audit_row(migrated_url)
-    assert row.status == "failed"
-    assert row.error_message.startswith("validate_op: validation failed:")
-    assert "MISSING_COLUMNS" in row.error_message
-    assert "amount" in row.error_message
+    reason = reason_of(result)
+    assert reason.startswith("validation failed:")
+    assert "MISSING_COLUMNS" in reason
+    assert "amount" in reason
+    assert db.scalar("SELECT count(*) FROM sample_data") == 0
+    assert db.audit_row().status == "failed"
 
 
-def test_too_many_invalid_rows_fail_the_run(
-    warehouse: WarehouseResource, instance: DagsterInstance, migrated_url: URL, tmp_path: Path
+def test_too_many_invalid_rows_fail_the_failure_rate_check(
+    run_job: Any, db: Any, tmp_path: Path
 ) -> None:
     path = tmp_path / "mostly_bad.csv"
     path.write_text(
@@ -129,14 +128,55 @@ def test_too_many_invalid_rows_fail_the_run(
         encoding="utf-8",
     )
 
-    result = run_job(warehouse, instance, path)
+    result = run_job(path)
 
     assert not result.success
-    assert scalar(migrated_url, "SELECT count(*) FROM sample_data") == 0
-    row = audit_row(migrated_url)
+    [check] = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+    ]
+    assert (check.check_name, check.passed) == ("failure_rate_within_threshold", False)
+    assert db.scalar("SELECT count(*) FROM sample_data") == 0
+    row = db.audit_row()
     assert row.status == "failed"
     assert "[ERROR_THRESHOLD_EXCEEDED]" in row.error_message
-    assert "(2 of 3 input rows) exceeds error_threshold 25.00%" in row.error_message
+    metrics = db.metrics(row.execution_id)
+    assert metrics["check.failure_rate_within_threshold.passed"] == 0
+    assert float(metrics["check.failure_rate_within_threshold.value"]) == pytest.approx(2 / 3)
+
+
+def _no_region_x(conn: Connection, loaded: LoadedFile) -> CheckOutcome:
+    del conn
+    bad = int((loaded.valid_rows["region"] == "x").sum())
+    return CheckOutcome(passed=bad == 0, description=f"{bad} rows in region x", value=bad)
+
+
+def test_a_failed_blocking_domain_check_rolls_the_load_back(
+    run_job: Any, db: Any, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    check = DomainCheck("no_region_x", "No row is in region x.", _no_region_x, blocking=True)
+    strict = replace(SAMPLE, name="strict", table="sample_data", checks=(check,))
+    path = tmp_path / "x.csv"
+    path.write_text(HEADER + "1,张伟,a@b.cn,1.00,2024-01-01,x\n", encoding="utf-8")
+
+    result = run_job(path, job="strict_pipeline_job", domains=(strict,))
+
+    assert not result.success
+    assert "no_region_x: 1 rows in region x" in reason_of(result)
+    evaluations = {
+        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+        for e in result.all_events
+        if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+    }
+    assert evaluations["no_region_x"] is False
+    assert evaluations["upsert_keys_unique"] is True
+    assert db.scalar("SELECT count(*) FROM sample_data") == 0  # rolled back
+    row = db.audit_row()
+    assert row.status == "failed"
+    assert db.metrics(row.execution_id)["check.no_region_x.passed"] == 0
 
 
 class _FlakyLoader:
@@ -154,22 +194,17 @@ class _FlakyLoader:
 
 
 class FlakyWarehouse(WarehouseResource):
-    """The test database, whose loader fails transiently ``transient_failures`` times
-    per run, then works."""
+    """The test database, whose loader fails transiently ``transient_failures`` times."""
 
     transient_failures: int = 1
 
-    _failures_left: int = PrivateAttr(default=0)
-
-    def setup_for_execution(self, context: InitResourceContext) -> None:
-        super().setup_for_execution(context)
-        self._failures_left = self.transient_failures
+    _taken: int = PrivateAttr(default=0)
 
     def take_failure(self) -> bool:
         """Whether the next transaction fails (and one failure fewer is left)."""
-        if self._failures_left <= 0:
+        if self._taken >= self.transient_failures:
             return False
-        self._failures_left -= 1
+        self._taken += 1
         return True
 
     def loader(self) -> WarehouseLoader:
@@ -177,88 +212,94 @@ class FlakyWarehouse(WarehouseResource):
         return flaky  # type: ignore[no-any-return]
 
 
-# The sample job as it is, but without waiting between retries.
-fast_retry_job = sample_pipeline_job.graph.to_job(
-    name="sample_pipeline_job_fast_retry",
-    executor_def=in_process_executor,
-    op_retry_policy=RetryPolicy(max_retries=2, delay=0),
-    hooks={record_failed_run},
-)
-
-
 def test_transient_load_error_is_retried_and_the_run_succeeds(
-    instance: DagsterInstance, migrated_url: URL
+    run_job: Any, db: Any, migrated_url: URL
 ) -> None:
-    from wdh_orchestration.sample import sample_csv_path
-
     warehouse = FlakyWarehouse(
         database_url=migrated_url.render_as_string(hide_password=False), transient_failures=2
     )
 
-    result = run_job(warehouse, instance, sample_csv_path(), job=fast_retry_job)
+    result = run_job(sample_csv_path(), resource=warehouse)
 
     assert result.success
-    assert step_events(result, DagsterEventType.STEP_UP_FOR_RETRY) == ["load_to_db_op"] * 2
-    assert scalar(migrated_url, "SELECT count(*) FROM sample_data") == 17
-    assert audit_row(migrated_url).status == "success"
+    assert step_events(result, DagsterEventType.STEP_UP_FOR_RETRY) == [STEP] * 2
+    assert db.scalar("SELECT count(*) FROM sample_data") == 17
+    assert db.audit_row().status == "success"
 
 
-def test_non_transient_load_error_is_not_retried(
-    warehouse: WarehouseResource, instance: DagsterInstance, migrated_url: URL, tmp_path: Path
-) -> None:
-    # Two rows with the same key: the upsert refuses the file as a whole.
-    path = tmp_path / "duplicate_keys.csv"
+def test_non_transient_load_error_is_not_retried(run_job: Any, db: Any, tmp_path: Path) -> None:
+    path = tmp_path / "duplicate_keys.csv"  # the upsert refuses the file as a whole
     path.write_text(
         HEADER + "1,张伟,a@b.cn,1.00,2024-01-01,x\n1,Bob,b@c.com,2.00,2024-01-02,y\n",
         encoding="utf-8",
     )
 
-    result = run_job(warehouse, instance, path, job=fast_retry_job)
+    result = run_job(path)
 
     assert not result.success
-    assert step_events(result, DagsterEventType.STEP_FAILURE) == ["load_to_db_op"]
     assert step_events(result, DagsterEventType.STEP_UP_FOR_RETRY) == []
-    assert scalar(migrated_url, "SELECT count(*) FROM sample_data") == 0
-    row = audit_row(migrated_url)
-    assert row.status == "failed"
-    assert row.error_message.startswith("load_to_db_op: cannot load the rows:")
-    assert "record_id" in row.error_message
-    # The success row was never written: the audit completion shares the load's transaction.
+    assert reason_of(result).startswith("cannot load the rows:")
+    assert "record_id" in reason_of(result)
+    assert db.scalar("SELECT count(*) FROM sample_data") == 0
+    assert db.audit_row().status == "failed"
     assert (
-        scalar(
-            migrated_url,
-            "SELECT count(*) FROM data_quality_metrics WHERE metric_name = 'rows_inserted'",
-        )
+        db.scalar("SELECT count(*) FROM data_quality_metrics WHERE metric_name = 'rows_inserted'")
         == 0
     )
 
 
-def test_a_warehouse_that_cannot_start_fails_the_run_before_any_audit_row(
-    instance: DagsterInstance, migrated_url: URL, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"database": "wdh_no_such_database"}, 'database "wdh_no_such_database" does not exist'),
+        ({"username": "wdh_no_such_role"}, 'role "wdh_no_such_role" does not exist'),
+    ],
+    ids=["unknown-database", "unknown-role"],
+)
+def test_permanent_connection_errors_fail_at_once_in_one_line(
+    run_job: Any, migrated_url: URL, change: dict[str, str], expected: str
 ) -> None:
-    # Resources start before the first op (in-process executor): nothing was opened, so
-    # nothing is left "running" -- and with no database there is nowhere to write.
-    from wdh_config import get_settings
-    from wdh_orchestration.sample import sample_csv_path
+    url = migrated_url.set(password=PLANTED, **change)  # type: ignore[arg-type]
+    warehouse = WarehouseResource(database_url=url.render_as_string(hide_password=False))
 
-    monkeypatch.setenv("ENVIRONMENT", "staging")
+    result = run_job(sample_csv_path(), resource=warehouse)
+
+    assert not result.success
+    assert step_events(result, DagsterEventType.STEP_UP_FOR_RETRY) == []  # never retried
+    reason = reason_of(result)
+    assert reason.startswith("cannot open the warehouse: ")
+    assert expected in reason
+    assert PLANTED not in reason
+
+
+def test_invalid_settings_fail_the_run_in_one_line(
+    run_job: Any, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "prod")
     monkeypatch.delenv("DATABASE_URL", raising=False)
     get_settings.cache_clear()
     try:
-        result = run_job(WarehouseResource(), instance, sample_csv_path())
+        result = run_job(sample_csv_path(), resource=WarehouseResource())
     finally:
         get_settings.cache_clear()
 
     assert not result.success
-    assert step_events(result, DagsterEventType.STEP_START) == []
-    failures = [
-        e.event_specific_data.error.message  # type: ignore[union-attr]
-        for e in result.all_events
-        if e.event_type == DagsterEventType.RESOURCE_INIT_FAILURE
-    ]
-    assert len(failures) == 1
-    assert "DATABASE_URL" in failures[0]
-    assert scalar(migrated_url, "SELECT count(*) FROM pipeline_executions") == 0
+    assert step_events(result, DagsterEventType.STEP_UP_FOR_RETRY) == []
+    assert reason_of(result) == (
+        "cannot open the warehouse: invalid settings: DATABASE_URL is required "
+        "when ENVIRONMENT=prod (only dev may omit it to use the embedded database)"
+    )
+    assert db.scalar("SELECT count(*) FROM pipeline_executions") == 0  # nowhere to write
+
+
+def test_malformed_database_url_is_one_line_without_the_url(run_job: Any) -> None:
+    warehouse = WarehouseResource(database_url=f"postgresql://u:{PLANTED}@host:notaport/db")
+
+    result = run_job(sample_csv_path(), resource=warehouse)
+
+    reason = reason_of(result)
+    assert reason.startswith("cannot open the warehouse: the database URL is malformed")
+    assert PLANTED not in str(failure_of(result))
 
 
 @op
@@ -268,13 +309,13 @@ def _op_that_fails() -> None:
 
 @job(executor_def=in_process_executor, hooks={record_failed_run})
 def hooked_failure_job() -> None:
-    """One failing op that carries the audit failure hook, as every op of a domain job does."""
+    """One failing op that carries the audit failure hook, as every domain job does."""
     _op_that_fails()
 
 
 @pytest.mark.parametrize(
     ("where", "audit_error"),
-    [("unmigrated", "TableNotFoundError: "), ("unreachable", "OperationalError: ")],
+    [("unmigrated", "relation "), ("unreachable", "")],
 )
 def test_an_audit_write_that_fails_is_logged_and_the_op_error_stays(
     where: str,
@@ -296,14 +337,27 @@ def test_an_audit_write_that_fails_is_logged_and_the_op_error_stays(
     )
 
     assert not result.success
-    [failure] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
-    assert "the op's own error: input.csv line 3 is malformed" in str(
-        failure.event_specific_data.error  # type: ignore[union-attr]
-    )
+    assert "the op's own error: input.csv line 3 is malformed" in str(failure_of(result).error)
     events = [json.loads(line) for line in log_stream.getvalue().splitlines()]
     [lost] = [e for e in events if e["event"] == "audit.run.failure_not_recorded"]
     assert lost["op"] == "_op_that_fails"
     assert lost["execution_id"].endswith(result.run_id)
-    assert lost["level"] == "error"
-    assert lost["error"].startswith(audit_error)  # why the audit row was not written
+    assert audit_error in lost["error"]
     assert PLANTED not in log_stream.getvalue()
+
+
+def test_an_unreachable_server_is_retried_then_ends_in_one_line(
+    run_job: Any, database_url: URL
+) -> None:
+    # Port 1 refuses at once; query={} drops an embedded server's socket directory.
+    url = database_url.set(host="127.0.0.1", port=1, query={}, password=PLANTED)
+    warehouse = WarehouseResource(database_url=url.render_as_string(hide_password=False))
+
+    result = run_job(sample_csv_path(), resource=warehouse)
+
+    assert not result.success
+    assert step_events(result, DagsterEventType.STEP_UP_FOR_RETRY) == [STEP] * 2  # transient
+    reason = reason_of(result)
+    assert reason.startswith("cannot open the warehouse: ")
+    assert reason.endswith("(retried, no attempt left)")
+    assert PLANTED not in str(failure_of(result))

@@ -1,110 +1,70 @@
-"""``sample_pipeline_job`` executed in process against a real PostgreSQL."""
+"""The sample domain's table asset, materialized in process against a real PostgreSQL."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
-import sqlalchemy as sa
-from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult
-from sqlalchemy.engine import URL
+from dagster import AssetKey, DagsterEventType, DagsterInstance, ExecuteInProcessResult
 
-from wdh_orchestration import WarehouseResource, sample_pipeline_job
-from wdh_orchestration.sample import SampleRecord, sample_csv_path
+from wdh_orchestration.domains.sample import SampleRecord, sample_csv_path
 
 pytestmark = pytest.mark.integration
 
 INVALID_RECORD_IDS = {7, 10, 14}  # not-a-number amount, 2024-02-30, blank customer_name
 SAMPLE_ROWS = 20
+CHECKS = {"failure_rate_within_threshold", "upsert_keys_unique", "non_empty_load"}
 
 
-def run_job(
-    warehouse: WarehouseResource, instance: DagsterInstance, path: Path | None = None
-) -> ExecuteInProcessResult:
-    run_config: dict[str, Any] = {}
-    if path is not None:
-        run_config = {"ops": {"read_csv_op": {"config": {"path": str(path)}}}}
-    return sample_pipeline_job.execute_in_process(
-        run_config=run_config,
-        resources={"warehouse": warehouse},
-        instance=instance,
-        raise_on_error=False,
-    )
+def materialization(result: ExecuteInProcessResult) -> dict[str, Any]:
+    [event] = result.get_asset_materialization_events()
+    assert event.asset_key == AssetKey("sample_data")
+    return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
-def query(url: URL, sql: str, **params: Any) -> list[sa.Row[Any]]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(sa.text(sql), params))
-    finally:
-        engine.dispose()
+def check_evaluations(result: ExecuteInProcessResult) -> dict[str, bool]:
+    return {
+        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+        for e in result.all_events
+        if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+    }
 
 
-def test_sample_job_loads_valid_rows_and_audits_the_run(
-    warehouse: WarehouseResource, instance: DagsterInstance, migrated_url: URL
-) -> None:
-    result = run_job(warehouse, instance)
+def test_sample_job_loads_valid_rows_and_audits_the_run(run_job: Any, db: Any) -> None:
+    result = run_job()
 
     assert result.success
-    loaded = query(migrated_url, "SELECT record_id, customer_name FROM sample_data ORDER BY 1")
+    loaded = db.query("SELECT record_id, customer_name FROM sample_data ORDER BY 1")
     assert [row.record_id for row in loaded] == [
         i for i in range(1, SAMPLE_ROWS + 1) if i not in INVALID_RECORD_IDS
     ]
-    names = {row.record_id: row.customer_name for row in loaded}
-    assert names[1] == "张伟"  # non-ASCII text survives the round trip
+    assert {row.record_id: row.customer_name for row in loaded}[1] == "张伟"
 
-    validate_meta = result.output_for_node("validate_op")
-    assert validate_meta.rows_read == SAMPLE_ROWS
-    assert validate_meta.rows_failed == len(INVALID_RECORD_IDS)
-
-    [execution] = query(migrated_url, "SELECT * FROM pipeline_executions")
+    execution = db.audit_row()
     assert execution.status == "success"
     assert execution.execution_id.endswith(result.run_id)
     assert execution.pipeline_name == "sample_pipeline_job"
     assert execution.input_file_path == str(sample_csv_path())
     assert (execution.rows_input, execution.rows_output, execution.rows_failed) == (20, 17, 3)
     assert execution.error_message is None
-    [validate_output] = [
-        e
-        for e in result.all_events
-        if e.event_type == DagsterEventType.STEP_OUTPUT and e.step_key == "validate_op"
-    ]
-    metadata = validate_output.event_specific_data.metadata  # type: ignore[union-attr]
-    assert metadata["execution_id"].value == execution.execution_id  # UI and audit agree
-    metrics = {
-        row.metric_name: row.metric_value
-        for row in query(
-            migrated_url,
-            "SELECT metric_name, metric_value FROM data_quality_metrics WHERE execution_id = :e",
-            e=execution.execution_id,
-        )
-    }
-    assert metrics["rows_read"] == 20
-    assert metrics["rows_valid"] == 17
-    assert metrics["rows_failed"] == 3
-    assert metrics["rows_inserted"] == 17
-    assert metrics["rows_updated"] == 0
+    assert materialization(result)["execution_id"] == execution.execution_id  # UI = audit
+    metrics = db.metrics(execution.execution_id)
+    assert (metrics["rows_read"], metrics["rows_valid"], metrics["rows_failed"]) == (20, 17, 3)
+    assert (metrics["rows_inserted"], metrics["rows_updated"]) == (17, 0)
 
 
-def test_op_metadata_reports_counts_and_failed_rows(
-    warehouse: WarehouseResource, instance: DagsterInstance
-) -> None:
-    result = run_job(warehouse, instance)
-    assert result.success
+def test_materialization_metadata_reports_counts_failures_and_the_load(run_job: Any) -> None:
+    meta = materialization(run_job())
 
-    def output_metadata(op: str) -> dict[str, Any]:
-        [event] = [
-            e for e in result.events_for_node(op) if e.event_type == DagsterEventType.STEP_OUTPUT
-        ]
-        return {k: v.value for k, v in event.step_output_data.metadata.items()}
-
-    read = output_metadata("read_csv_op")
-    assert read["rows_read"] == 20
-    validate = output_metadata("validate_op")
-    assert (validate["rows_read"], validate["rows_valid"], validate["rows_failed"]) == (20, 17, 3)
-    preview = validate["failed_rows_preview"]
+    assert (meta["rows_read"], meta["rows_valid"], meta["rows_failed"]) == (20, 17, 3)
+    assert (meta["rows_inserted"], meta["rows_updated"]) == (17, 0)
+    assert meta["load_method"] == "copy"
+    assert meta["load_duration_ms"] >= 0
+    assert meta["duration_s"] >= 0
+    assert meta["table"] == "public.sample_data"
+    preview = meta["failed_rows_preview"]
     # records 7, 10 and 14: input rows 6, 9, 13 (0-based), file lines 8, 11, 15
     for row, line, field in [
         (6, 8, "amount"),
@@ -113,61 +73,78 @@ def test_op_metadata_reports_counts_and_failed_rows(
     ]:
         assert f"| {row} | {line} | ValidateSchemaStep |" in preview
         assert f"Row: {row} \\| Field: {field}" in preview
-    load = output_metadata("load_to_db_op")
-    assert (load["rows_inserted"], load["rows_updated"]) == (17, 0)
-    assert load["table"] == "public.sample_data"
-    assert load["duration_ms"] >= 0
 
 
-def test_second_run_updates_instead_of_duplicating(
-    warehouse: WarehouseResource, instance: DagsterInstance, migrated_url: URL
-) -> None:
-    first = run_job(warehouse, instance)
-    second = run_job(warehouse, instance)
+def test_every_check_passes_and_is_stored_with_the_run(run_job: Any, db: Any) -> None:
+    result = run_job()
+
+    assert check_evaluations(result) == dict.fromkeys(CHECKS, True)
+    metrics = db.metrics(db.audit_row().execution_id)
+    for check in CHECKS:
+        assert metrics[f"check.{check}.passed"] == 1
+    assert float(metrics["check.failure_rate_within_threshold.value"]) == pytest.approx(0.15)
+    assert metrics["check.upsert_keys_unique.value"] == 0
+    assert metrics["check.non_empty_load.value"] == 17
+
+
+def test_second_run_updates_instead_of_duplicating(run_job: Any, db: Any) -> None:
+    first, second = run_job(), run_job()
 
     assert first.success
     assert second.success
-    assert query(migrated_url, "SELECT count(*) FROM sample_data")[0][0] == 17
-    assert query(migrated_url, "SELECT count(DISTINCT record_id) FROM sample_data")[0][0] == 17
-    load = second.output_for_node("load_to_db_op")
-    assert (load.rows_inserted, load.rows_updated) == (0, 17)
-    runs = query(
-        migrated_url, "SELECT execution_id, status FROM pipeline_executions ORDER BY started_at"
+    assert db.scalar("SELECT count(*) FROM sample_data") == 17
+    assert (materialization(second)["rows_inserted"], materialization(second)["rows_updated"]) == (
+        0,
+        17,
     )
+    runs = db.query("SELECT execution_id, status FROM pipeline_executions ORDER BY started_at")
     assert [r.status for r in runs] == ["success", "success"]
     assert runs[0].execution_id != runs[1].execution_id
 
 
 def test_structlog_events_reach_the_run_event_log(
-    warehouse: WarehouseResource, instance: DagsterInstance, log_stream: Any
+    run_job: Any, instance: DagsterInstance, log_stream: Any
 ) -> None:
-    result = run_job(warehouse, instance)
+    result = run_job()
     assert result.success
 
-    messages = [
-        entry.user_message
-        for entry in instance.all_logs(result.run_id)
-        if entry.dagster_event is None
-    ]
-    text = "\n".join(messages)
-    assert "sample.read.completed" in text  # wdh_orchestration
+    text = "\n".join(
+        entry.user_message for entry in instance.all_logs(result.run_id) if not entry.dagster_event
+    )
+    assert "domain.materialized" in text  # wdh_orchestration
     assert "pipeline.completed" in text  # wdh_domain
     assert "database.load.completed" in text  # wdh_io
     assert result.run_id in text  # bound to every event of the run
+    assert "domain.materialized" in log_stream.getvalue()  # and on the console
 
 
-def test_console_logging_still_works_while_dagster_captures(
-    warehouse: WarehouseResource, instance: DagsterInstance, log_stream: Any
+def test_no_dataframe_is_stored_in_dagster_storage(
+    warehouse: Any, landing_dir: Path, tmp_path: Path
 ) -> None:
-    # Dagster's capture handler rewrites record.msg before the console handler sees it.
-    result = run_job(warehouse, instance)
+    from dagster import Definitions
+
+    from wdh_orchestration import build_platform
+    from wdh_orchestration.domains.sample import SAMPLE
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    platform = build_platform([SAMPLE], landing_dir=landing_dir)
+    defs = Definitions(**platform.definitions_kwargs(), resources={"warehouse": warehouse})
+    with DagsterInstance.local_temp(tempdir=str(home)) as persistent:
+        result = defs.resolve_job_def("sample_pipeline_job").execute_in_process(
+            instance=persistent, raise_on_error=False
+        )
     assert result.success
-    assert "sample.load.completed" in log_stream.getvalue()
+
+    # The asset returns metadata only: no IO manager handles an output, nothing is pickled.
+    handled = [e for e in result.all_events if e.event_type == DagsterEventType.HANDLED_OUTPUT]
+    assert handled == []
+    stored = [p.name for p in (home / "storage").rglob("*") if p.is_file()]
+    assert "sample_data" not in stored
+    assert not any(name == "result" for name in stored), stored
 
 
 def test_sample_record_accepts_exactly_the_valid_sample_rows() -> None:
-    import pandas as pd
-
     from wdh_domain.pipelines import Pipeline, PipelineConfig, ValidateSchemaStep
 
     frame = pd.read_csv(sample_csv_path(), dtype=str, keep_default_na=True)
@@ -178,19 +155,14 @@ def test_sample_record_accepts_exactly_the_valid_sample_rows() -> None:
     assert invalid == INVALID_RECORD_IDS
 
 
-def test_metrics_include_every_step_duration_and_the_load_duration(
-    warehouse: WarehouseResource, instance: DagsterInstance, migrated_url: URL
-) -> None:
-    result = run_job(warehouse, instance)
+def test_metrics_include_every_step_duration_and_the_load_duration(run_job: Any, db: Any) -> None:
+    result = run_job()
     assert result.success
 
     durations = {
-        row.metric_name: row.metric_value
-        for row in query(
-            migrated_url,
-            "SELECT metric_name, metric_value FROM data_quality_metrics "
-            "WHERE metric_name LIKE '%duration_ms%'",
-        )
+        name: value
+        for name, value in db.metrics(db.audit_row().execution_id).items()
+        if "duration_ms" in name
     }
     assert set(durations) == {
         "validation_duration_ms",
@@ -199,31 +171,44 @@ def test_metrics_include_every_step_duration_and_the_load_duration(
         "load_duration_ms",
     }
     assert all(value is not None and value >= 0 for value in durations.values())
-    steps = (
-        durations["step_duration_ms.CheckRequiredColumnsStep"]
-        + durations["step_duration_ms.ValidateSchemaStep"]
+    assert float(durations["load_duration_ms"]) == pytest.approx(
+        materialization(result)["load_duration_ms"], abs=1e-3
     )
-    assert steps <= durations["validation_duration_ms"]  # the steps are part of the pipeline
-    load_meta = result.output_for_node("load_to_db_op")
-    assert float(durations["load_duration_ms"]) == pytest.approx(load_meta.duration_ms, abs=1e-3)
 
 
-def test_a_second_run_advances_loaded_at_of_the_updated_rows(
-    warehouse: WarehouseResource, instance: DagsterInstance, migrated_url: URL
+def test_a_second_run_advances_loaded_at_of_the_updated_rows(run_job: Any, db: Any) -> None:
+    assert run_job().success
+    [first] = db.query("SELECT min(loaded_at) AS lo, max(loaded_at) AS hi FROM sample_data")
+    assert first.lo == first.hi  # one load, one time
+
+    assert run_job().success
+    [second] = db.query("SELECT min(loaded_at) AS lo, max(loaded_at) AS hi FROM sample_data")
+    assert second.lo == second.hi
+    assert second.lo > first.hi  # updated rows carry the time of the load that updated them
+
+
+def test_partitions_read_their_own_file_from_the_landing_directory(
+    run_job: Any, db: Any, landing_dir: Path
 ) -> None:
-    assert run_job(warehouse, instance).success
-    [first_times] = query(
-        migrated_url, "SELECT min(loaded_at) AS lo, max(loaded_at) AS hi FROM sample_data"
+    header = "record_id,customer_name,email,amount,transaction_date,region\n"
+    (landing_dir / "sample_2024-01.csv").write_text(
+        header + "101,A,,1.00,2024-01-01,\n102,B,,2.00,2024-01-02,\n", encoding="utf-8"
     )
-    first_min, first_max = first_times.lo, first_times.hi
-    assert first_min == first_max  # one load, one time
+    (landing_dir / "sample_2024-02.csv").write_text(
+        header + "201,C,,3.00,2024-02-01,\n", encoding="utf-8"
+    )
 
-    second = run_job(warehouse, instance)
-    assert second.success
-    assert second.output_for_node("load_to_db_op").rows_updated == 17
-    [second_times] = query(
-        migrated_url, "SELECT min(loaded_at) AS lo, max(loaded_at) AS hi FROM sample_data"
-    )
-    second_min, second_max = second_times.lo, second_times.hi
-    assert second_min == second_max
-    assert second_min > first_max  # updated rows carry the time of the load that updated them
+    january = run_job(partition="sample_2024-01.csv")
+    february = run_job(partition="sample_2024-02.csv")
+
+    assert january.success
+    assert february.success
+    assert [r[0] for r in db.query("SELECT record_id FROM sample_data ORDER BY 1")] == [
+        101,
+        102,
+        201,
+    ]
+    paths = [r[0] for r in db.query("SELECT input_file_path FROM pipeline_executions")]
+    assert sorted(paths) == sorted(str(p) for p in landing_dir.glob("*.csv"))
+    [event] = february.get_asset_materialization_events()
+    assert event.partition == "sample_2024-02.csv"

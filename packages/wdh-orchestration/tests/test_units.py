@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -21,18 +23,31 @@ from wdh_domain.pipelines import (
 )
 from wdh_io.errors import ConnectionLostError, ConstraintViolationError, ReaderError
 from wdh_orchestration import (
-    SCHEDULES,
-    SENSORS,
+    Domain,
     WarehouseResource,
+    build_platform,
     describe_failure,
+    is_transient,
     retry_only_transient,
     retry_policy_for,
-    sample_pipeline_job,
 )
 from wdh_orchestration._metadata import failures_preview
 from wdh_orchestration._validation import step_metric_name, validate_rows
+from wdh_orchestration.domains.sample import SAMPLE, SampleRecord
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def log_level_debug() -> Iterator[None]:
+    import logging
+
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(logging.DEBUG)
+    yield
+    root.setLevel(before)
+
 
 PLANTED = "s3cr3t-planted"  # pragma: allowlist secret
 
@@ -52,8 +67,11 @@ def test_retry_policy_of_the_default_retry_config() -> None:
     )
 
 
-def test_the_sample_job_uses_the_default_retry_policy() -> None:
-    assert sample_pipeline_job.op_retry_policy == retry_policy_for(RetryConfig())
+def test_the_sample_job_uses_the_default_retry_policy(tmp_path: Path) -> None:
+    job = build_platform([SAMPLE], landing_dir=tmp_path).domains["sample"].job
+    assert job.name == "sample_pipeline_job"
+    assert job.op_retry_policy == retry_policy_for(RetryConfig())
+    assert job.tags == {"domain": "sample"}
 
 
 def test_long_step_names_make_metric_names_that_fit_and_stay_apart() -> None:
@@ -83,11 +101,46 @@ def test_other_errors_become_failures_that_are_never_retried() -> None:
     failure = caught.value
     assert failure.allow_retries is False
     assert failure.description == (
-        "cannot load the rows: ConstraintViolationError: duplicate key | table: sample_data "
-        "| column: record_id"
+        "cannot load the rows: duplicate key | table: sample_data | column: record_id"
     )
     assert failure.metadata["error_type"].value == "ConstraintViolationError"
-    assert isinstance(failure.__cause__, ConstraintViolationError)
+    assert failure.__cause__ is None  # no traceback of the cause under the one line...
+    assert isinstance(failure.__context__, ConstraintViolationError)  # ...kept for debugging
+
+
+def test_at_debug_level_the_cause_is_attached(log_level_debug: None) -> None:
+    with pytest.raises(Failure) as caught, retry_only_transient("cannot load the rows"):
+        raise ConstraintViolationError("duplicate key", table="sample_data")
+    assert isinstance(caught.value.__cause__, ConstraintViolationError)
+
+
+@pytest.mark.parametrize(
+    ("message", "transient"),
+    [
+        ("server closed the connection unexpectedly", True),
+        ('connection to server at "db" failed: Connection refused', True),
+        ('FATAL:  password authentication failed for user "wdh"', False),
+        ('FATAL:  database "wdh" does not exist', False),
+        ('FATAL:  role "wdh" does not exist', False),
+        ('could not translate host name "dbb" to address', False),
+    ],
+)
+def test_access_errors_are_permanent_even_as_lost_connections(
+    message: str, transient: bool
+) -> None:
+    assert is_transient(ConnectionLostError(message)) is transient
+    assert is_transient(ConstraintViolationError(message)) is False
+
+
+def test_a_transient_error_on_the_last_attempt_becomes_a_one_line_failure() -> None:
+    with (
+        pytest.raises(Failure) as caught,
+        retry_only_transient("cannot load the rows", last_attempt=True),
+    ):
+        raise ConnectionLostError("server closed the connection unexpectedly")
+    assert caught.value.description == (
+        "cannot load the rows: server closed the connection unexpectedly (retried, no attempt left)"
+    )
 
 
 def test_a_failure_raised_inside_is_kept_as_it_is() -> None:
@@ -103,9 +156,8 @@ def test_failure_descriptions_hide_secrets() -> None:
     assert PLANTED not in text
     assert text.startswith("RuntimeError: could not connect to postgresql://wdh:")
     reader = ReaderError("expected 6 fields, saw 8", path="in.csv", line=3)
-    assert (
-        describe_failure(reader) == "ReaderError: expected 6 fields, saw 8 | file: in.csv | line: 3"
-    )
+    assert describe_failure(reader) == "expected 6 fields, saw 8 | file: in.csv | line: 3"
+    assert describe_failure(RuntimeError("two\nlines")) == "RuntimeError: two; lines"
     assert describe_failure(Failure("told")) == "told"
     assert describe_failure(KeyError()) == "KeyError"
 
@@ -173,14 +225,33 @@ def test_warehouse_from_settings_keeps_the_url_out_of_its_config() -> None:
     assert PLANTED not in repr(warehouse)
 
 
-def test_warehouse_outside_a_run_says_so() -> None:
-    with pytest.raises(RuntimeError, match="outside a run"):
-        _ = WarehouseResource().engine
+def test_a_domain_declaration_is_checked() -> None:
+    with pytest.raises(ValueError, match="not fields of SampleRecord"):
+        Domain(name="x", model=SampleRecord, table="t", keys=("nope",), file_pattern="*.csv")
+    with pytest.raises(ValueError, match="at least one column"):
+        Domain(name="x", model=SampleRecord, table="t", keys=(), file_pattern="*.csv")
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        Domain(
+            name="x",
+            model=SampleRecord,
+            table="t",
+            keys=("record_id",),
+            file_pattern="*.csv",
+            max_failure_rate=1.5,
+        )
+    assert SAMPLE.required_columns == (
+        "record_id",
+        "customer_name",
+        "amount",
+        "transaction_date",
+    )
 
 
-def test_schedules_and_sensors_are_empty_until_epic_7() -> None:
-    assert SCHEDULES == []
-    assert SENSORS == []
+def test_two_domains_cannot_share_a_table(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="share a table"):
+        build_platform([SAMPLE, replace(SAMPLE, name="other")], landing_dir=tmp_path)
 
 
 def test_validate_rows_runs_the_pipeline_under_the_given_execution_id() -> None:

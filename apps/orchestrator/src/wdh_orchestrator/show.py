@@ -8,19 +8,26 @@ query of your own instead. Everything runs in a READ ONLY transaction: a query t
 would write fails with one line, ``query failed: <the server's message>``. (A guard
 against accidents, not a security boundary: whoever runs this holds the credentials.)
 The database is named by host and database only, never by its URL.
+
+A problem reaching the database -- invalid settings, a malformed ``DATABASE_URL``, an
+unknown database, a failed authentication, an unreachable server -- ends in one line on
+stderr, ``show: <what to fix>``, and exit status 2; ``LOG_LEVEL=DEBUG`` shows the
+traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 from wdh_io.database import create_engine, describe_url_text, resolve_database_url
 from wdh_logging import configure_logging, redact_text
+from wdh_orchestration import describe_failure
 
-__all__ = ["main", "print_table", "query_error"]
+__all__ = ["connection_error", "main", "print_table", "query_error"]
 
 _RUNS = """
 SELECT execution_id, pipeline_name, status, started_at, duration_ms,
@@ -71,6 +78,28 @@ def query_error(exc: BaseException) -> str | None:
     return redact_text(f"query failed: {primary}")
 
 
+def connection_error(exc: BaseException, where: str | None = None) -> str:
+    """``show: <reason>`` for a failure to reach the database, in one line.
+
+    A driver error raised while connecting is named by the server's first line
+    (``connection to server at "db" (10.0.0.5), port 5432 failed: Connection refused``,
+    ``FATAL:  database "wdh" does not exist``) and *where* (host and database); invalid
+    settings and wdh errors by :func:`wdh_orchestration.describe_failure`.
+    """
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, Exception):
+        first = next(
+            (ln.strip() for ln in str(orig).splitlines() if ln.strip()), type(orig).__name__
+        )
+        prefix = f"cannot connect to the {where}: " if where else "cannot connect: "
+        return redact_text(f"show: {prefix}{first}")
+    return f"show: {describe_failure(exc)}"
+
+
+def _debugging() -> bool:
+    return os.environ.get("LOG_LEVEL", "").strip().upper() == "DEBUG"
+
+
 def _read_only(conn: Any) -> None:
     # READ ONLY for this transaction and (should a COMMIT inside --sql end it) the
     # session's next ones; SELECT 1 takes the first snapshot, after which PostgreSQL
@@ -93,7 +122,8 @@ def main(
 ) -> int:
     """Print the audit tables and the loaded rows (or the result of ``--sql``).
 
-    Returns 0, or 1 when the ``--sql`` query failed (one line on *err*).
+    Returns 0, 1 when the ``--sql`` query failed, or 2 when the database cannot be
+    reached (one line on *err*).
     """
     parser = argparse.ArgumentParser(prog="python -m wdh_orchestrator.show", description=__doc__)
     parser.add_argument("--runs", type=int, default=5, help="how many recent runs to list")
@@ -107,11 +137,20 @@ def main(
     # An entry point configures logging; only problems are worth a line here.
     configure_logging(level="WARNING", fmt="pretty", stream=sys.stderr)
 
-    url = resolve_database_url()
-    out.write(f"{describe_url_text(url)}\n")
-    engine = create_engine(url, pool_size=1)
+    where: str | None = None
     try:
-        with engine.connect() as conn:
+        url = resolve_database_url()
+        where = describe_url_text(url)
+        engine = create_engine(url, pool_size=1)
+        conn = engine.connect()
+    except Exception as exc:
+        if _debugging():
+            raise
+        err.write(connection_error(exc, where) + "\n")
+        return 2
+    out.write(f"{where}\n")
+    try:
+        with conn:
             _read_only(conn)
             if args.sql:
                 try:

@@ -12,7 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -111,6 +118,14 @@ class Settings(BaseSettings):
             "0 = no limit; a statement that runs longer fails and is not retried "
             "(DB_STATEMENT_TIMEOUT_MS)"
         ),
+    )
+    landing_dir: Path = Field(
+        default=Path(".wdh/landing"),
+        description=(
+            "directory the landing sensors watch for new domain files, relative to the "
+            "working directory unless absolute (WDH_LANDING_DIR)"
+        ),
+        validation_alias=AliasChoices("wdh_landing_dir", "landing_dir"),
     )
 
     def __init__(self, **values: Any) -> None:

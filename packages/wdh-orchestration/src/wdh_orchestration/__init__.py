@@ -1,35 +1,48 @@
-"""WorkDataHub orchestration: Dagster ops, jobs and resources over ``wdh_domain`` and ``wdh_io``.
+"""WorkDataHub orchestration: domains as Dagster assets, on a shared platform.
 
-``sample_pipeline_job`` (read a CSV -> validate -> load) is the pattern every domain job
-follows; `WarehouseResource` gives ops the warehouse; the code location that serves
-them is ``apps/orchestrator`` (``wdh_orchestrator.definitions``).
+A domain is declared once (:class:`Domain`, in ``domains/<name>/``); :func:`build_platform`
+turns the declarations into source and table assets, asset checks, one job per domain
+(``<name>_pipeline_job``), a landing sensor per domain and the run-status sensors that
+close the audit rows of failed and cancelled runs. `WarehouseResource` gives them the
+warehouse; the code location that serves them is ``apps/orchestrator``
+(``wdh_orchestrator.definitions``).
 """
 
-from wdh_orchestration._audit import execution_id_for, record_failed_run
-from wdh_orchestration._failures import describe_failure, retry_only_transient
+from wdh_orchestration._assets import DomainDefinitions, FileConfig, build_domain, table_asset_key
+from wdh_orchestration._audit import close_run, execution_id_for, record_failed_run
+from wdh_orchestration._console import one_line_console_logger
+from wdh_orchestration._domain import CheckOutcome, Domain, DomainCheck, LoadedFile, Partitioning
+from wdh_orchestration._failures import describe_failure, is_transient, retry_only_transient
+from wdh_orchestration._landing import file_sha256
+from wdh_orchestration._platform import Platform, build_platform
+from wdh_orchestration._retry import retry_policy_for
 from wdh_orchestration._scope import op_scope
-from wdh_orchestration._validation import ValidatedRows, build_sample_pipeline
-from wdh_orchestration.jobs import retry_policy_for, sample_pipeline_job
-from wdh_orchestration.ops import ReadCsvConfig, load_to_db_op, read_csv_op, validate_op
+from wdh_orchestration._validation import ValidatedRows, build_validation_pipeline
 from wdh_orchestration.resources import WarehouseResource
-from wdh_orchestration.schedules import SCHEDULES
-from wdh_orchestration.sensors import SENSORS
 
 __all__ = [
-    "SCHEDULES",
-    "SENSORS",
-    "ReadCsvConfig",
+    "CheckOutcome",
+    "Domain",
+    "DomainCheck",
+    "DomainDefinitions",
+    "FileConfig",
+    "LoadedFile",
+    "Partitioning",
+    "Platform",
     "ValidatedRows",
     "WarehouseResource",
-    "build_sample_pipeline",
+    "build_domain",
+    "build_platform",
+    "build_validation_pipeline",
+    "close_run",
     "describe_failure",
     "execution_id_for",
-    "load_to_db_op",
+    "file_sha256",
+    "is_transient",
+    "one_line_console_logger",
     "op_scope",
-    "read_csv_op",
     "record_failed_run",
     "retry_only_transient",
     "retry_policy_for",
-    "sample_pipeline_job",
-    "validate_op",
+    "table_asset_key",
 ]

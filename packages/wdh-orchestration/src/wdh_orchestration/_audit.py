@@ -1,65 +1,92 @@
-"""The audit trail of a Dagster run: its execution id and the ``failed`` row of a failed run.
+"""The audit trail of a Dagster run: its execution id, and closing the row of a run that
+did not succeed.
 
-Every op opens the run's ``running`` row if it is not there yet (``op_scope``); the
-``success`` row is written by ``load_to_db_op`` in the same transaction as the rows it
-describes; a run that fails anywhere is completed as ``failed`` by
-:data:`record_failed_run`, a failure hook every op of the job carries.
+A domain's asset opens the run's ``running`` row (``op_scope``) and completes it as
+``success`` in the same transaction as the rows it loads. A run that fails is completed
+as ``failed`` twice over, whichever comes first: by :data:`record_failed_run`, a failure
+hook on every step, and by the run-status sensors of ``_run_sensors``, which also close
+the rows of cancelled runs (Dagster fires no failure hook for an interrupted step).
 """
 
 from __future__ import annotations
 
 import structlog
-from dagster import HookContext, OpExecutionContext, failure_hook
+from dagster import DagsterInstance, HookContext, OpExecutionContext, failure_hook
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from wdh_domain.pipelines import new_execution_id
 from wdh_io.errors import WdhIoError
+from wdh_io.schema import pipeline_executions
 from wdh_orchestration._failures import describe_failure
+from wdh_orchestration.resources import WarehouseResource
 
-__all__ = ["execution_id_for", "record_failed_run"]
+__all__ = ["close_run", "execution_id_for", "execution_id_of_run", "record_failed_run"]
 
 _log = structlog.get_logger(__name__)
 
 
-def execution_id_for(context: OpExecutionContext | HookContext) -> str:
-    """The run's audit execution id: ``exec_<run created, UTC %Y%m%d_%H%M%S>_<Dagster run id>``.
+def execution_id_of_run(instance: DagsterInstance, run_id: str) -> str:
+    """The audit execution id of Dagster run *run_id*:
+    ``exec_<run created, UTC %Y%m%d_%H%M%S>_<Dagster run id>``.
 
-    Derived from the run alone, so every op and hook of a run (each maybe in its own
+    Derived from the run alone, so every step, hook and sensor (each maybe in its own
     process) computes the same id; the Dagster run id in it is the random suffix that
     keeps two runs started in the same second apart, and the link back to Dagster.
     """
-    record = context.instance.get_run_record_by_id(context.run_id)
+    record = instance.get_run_record_by_id(run_id)
     created = record.create_timestamp if record is not None else None  # None: now, UTC
-    return new_execution_id(created, suffix=context.run_id)
+    return new_execution_id(created, suffix=run_id)
+
+
+def execution_id_for(context: OpExecutionContext | HookContext) -> str:
+    """The audit execution id of the run *context* belongs to."""
+    return execution_id_of_run(context.instance, context.run_id)
+
+
+def close_run(
+    warehouse: WarehouseResource, *, execution_id: str, pipeline_name: str, reason: str
+) -> bool:
+    """Complete the run's audit row as ``failed`` with *reason*, unless it is closed.
+
+    The row is opened first if nothing of the run got to open it, in the same
+    transaction. Returns whether this call closed it (False: it was closed already).
+    """
+    audit = warehouse.audit()
+    with warehouse.engine.begin() as conn:
+        audit.ensure_run(execution_id=execution_id, pipeline_name=pipeline_name, connection=conn)
+        # FOR UPDATE: the failure hook and the run-status sensor may close it at once.
+        status = conn.execute(
+            select(pipeline_executions.c.status)
+            .where(pipeline_executions.c.execution_id == execution_id)
+            .with_for_update()
+        ).scalar_one()
+        if status != "running":
+            return False
+        audit.complete_run(
+            execution_id=execution_id, status="failed", error_message=reason, connection=conn
+        )
+    return True
 
 
 @failure_hook(required_resource_keys={"warehouse"})
 def record_failed_run(context: HookContext) -> None:
-    """Complete the run's audit row as ``failed`` with the failing op and its reason.
+    """Complete the run's audit row as ``failed`` with the failing step and its reason.
 
-    Runs once, after the op's last attempt (Dagster does not fire failure hooks for
-    attempts it retries). The row is opened first if no op of this run got to open it
-    (a step that failed before its body ran, or whose opening insert failed), in the
-    same transaction as its completion. A failure to write the audit row is logged, not
-    raised: the op's own error is the one the user must see.
+    Runs once, after the step's last attempt (Dagster does not fire failure hooks for
+    attempts it retries). A failure to write the audit row is logged, not raised: the
+    step's own error is the one the user must see (and the run-status sensor tries again).
     """
     exc = context.op_exception
     reason = describe_failure(exc) if exc is not None else "no exception recorded"
-    message = f"{context.op.name}: {reason}"
     execution_id = execution_id_for(context)
-    warehouse = context.resources.warehouse
     try:
-        audit = warehouse.audit()
-        with warehouse.engine.begin() as conn:
-            audit.ensure_run(
-                execution_id=execution_id, pipeline_name=context.job_name, connection=conn
-            )
-            audit.complete_run(
-                execution_id=execution_id,
-                status="failed",
-                error_message=message,
-                connection=conn,
-            )
+        close_run(
+            context.resources.warehouse,
+            execution_id=execution_id,
+            pipeline_name=context.job_name,
+            reason=f"{context.op.name}: {reason}",
+        )
     except (WdhIoError, SQLAlchemyError) as audit_error:
         _log.error(
             "audit.run.failure_not_recorded",

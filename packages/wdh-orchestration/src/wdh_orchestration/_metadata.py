@@ -1,4 +1,4 @@
-"""Dagster metadata of the sample ops: the figures the run page shows for each step."""
+"""Dagster metadata of a domain's materialization: the figures the asset and run pages show."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from wdh_logging import sanitize_for_logging
 __all__ = [
     "failures_preview",
     "load_metadata",
+    "materialization_metadata",
     "read_metadata",
     "validation_metadata",
 ]
@@ -59,6 +60,34 @@ def load_metadata(result: LoadResult) -> dict[str, Any]:
         "method": MetadataValue.text(str(result.method)),
         "batches": result.batches,
         "columns_dropped": MetadataValue.text(", ".join(result.columns_dropped) or "none"),
+    }
+
+
+def materialization_metadata(
+    validation: PipelineResult,
+    load: LoadResult,
+    *,
+    path: str,
+    execution_id: str,
+    duration_s: float,
+) -> dict[str, Any]:
+    """Rows read, valid, failed, inserted and updated; a preview of the failures; the
+    load method and durations; the file read and the run's audit execution id."""
+    metrics = validation.metrics
+    return {
+        "path": MetadataValue.path(path),
+        "rows_read": metrics.rows_in,
+        "rows_valid": metrics.rows_out,
+        "rows_failed": validation.rows_failed,
+        "rows_inserted": load.rows_inserted,
+        "rows_updated": load.rows_updated,
+        "failed_rows_preview": MetadataValue.md(failures_preview(validation)),
+        "load_method": MetadataValue.text(str(load.method)),
+        "load_duration_ms": MetadataValue.float(float(load.duration_ms)),
+        "validation_duration_ms": MetadataValue.float(float(metrics.duration_ms)),
+        "duration_s": MetadataValue.float(round(duration_s, 3)),
+        "table": MetadataValue.text(f"{load.schema}.{load.table}"),
+        "execution_id": MetadataValue.text(execution_id),
     }
 
 

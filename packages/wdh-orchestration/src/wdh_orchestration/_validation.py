@@ -1,4 +1,4 @@
-"""The sample validation pipeline and what ``validate_op`` hands to ``load_to_db_op``."""
+"""The validation pipeline a domain declaration compiles to, and its data-quality metrics."""
 
 from __future__ import annotations
 
@@ -15,21 +15,15 @@ from wdh_domain.pipelines import (
     PipelineResult,
     ValidateSchemaStep,
 )
-from wdh_orchestration.sample import SAMPLE_DOMAIN, SAMPLE_REQUIRED_COLUMNS, SampleRecord
+from wdh_orchestration._domain import Domain
 
 __all__ = [
     "ValidatedRows",
-    "build_sample_pipeline",
+    "build_validation_pipeline",
     "quality_metrics",
     "step_metric_name",
     "validate_rows",
 ]
-
-_SAMPLE_PIPELINE_CONFIG: Final = PipelineConfig(
-    stop_on_error=False,  # collect every invalid row; the valid ones are still loaded
-    error_threshold=0.25,  # ...unless more than a quarter of the file is invalid
-    domain=SAMPLE_DOMAIN,
-)
 
 _STEP_DURATION_PREFIX: Final = "step_duration_ms."
 _METRIC_NAME_LIMIT: Final = 100  # data_quality_metrics.metric_name is VARCHAR(100)
@@ -45,13 +39,20 @@ class ValidatedRows:
     rows_failed: int
 
 
-def build_sample_pipeline() -> Pipeline:
-    """``sample_validation``: required columns present, then every row a valid
-    `SampleRecord`, checked column-wise."""
+def build_validation_pipeline(domain: Domain) -> Pipeline:
+    """``<name>_validation``: the model's required columns present, then every row valid,
+    checked column-wise (``ValidateSchemaStep``, compiled from the model).
+
+    Invalid rows are collected, not fatal, until more than the domain's
+    ``max_failure_rate`` of the file is invalid; then the run stops.
+    """
+    config = PipelineConfig(
+        stop_on_error=False, error_threshold=domain.max_failure_rate, domain=domain.name
+    )
     return (
-        Pipeline("sample_validation", _SAMPLE_PIPELINE_CONFIG)
-        .add_step(CheckRequiredColumnsStep(required_columns=list(SAMPLE_REQUIRED_COLUMNS)))
-        .add_step(ValidateSchemaStep(model=SampleRecord))
+        Pipeline(f"{domain.name}_validation", config)
+        .add_step(CheckRequiredColumnsStep(required_columns=list(domain.required_columns)))
+        .add_step(ValidateSchemaStep(model=domain.model))
     )
 
 
@@ -60,15 +61,14 @@ def validate_rows(
 ) -> PipelineResult:
     """Run *pipeline* on *raw* and return its result when it succeeded.
 
-    *execution_id* (the op's audit id) becomes the pipeline run's id, so the pipeline's
+    *execution_id* (the run's audit id) becomes the pipeline run's id, so the pipeline's
     events and the ``pipeline_executions`` row share it.
 
     Raises:
         PipelineFailedError: the run stopped (a required column is missing, a step
             failed, or more rows are invalid than ``error_threshold`` allows); raised by
             ``PipelineResult.raise_for_status()``, whose message gives the reason first,
-            then the first row errors. A stopped run's ``output_data`` is never returned:
-            it holds the data as of the last completed step.
+            then the first row errors.
     """
     result = pipeline.run(raw, execution_id=execution_id)
     result.raise_for_status()

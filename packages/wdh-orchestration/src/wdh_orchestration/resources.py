@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from wdh_config import Settings
 from wdh_domain.pipelines import RetryConfig
 from wdh_io.audit import AuditRecorder
-from wdh_io.database import create_engine, resolve_database_url
+from wdh_io.database import create_engine, parse_url, resolve_database_url
 from wdh_io.loader import WarehouseLoader
 
 __all__ = ["WarehouseResource"]
@@ -34,11 +34,12 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[type-arg]
     records and UI. To point a resource at a given database, pass
     ``database_url=dagster.EnvVar("NAME")`` (the UI shows only the variable's name).
 
-    The engine is created when Dagster sets the resource up for a run's process
-    (``setup_for_execution``) and disposed when that process's work ends: with the
-    in-process executor of the sample job that is once per run, so all its steps share
-    one engine; with a multiprocess executor, once per step. Loading the definitions
-    never touches a database.
+    The URL is resolved and the engine created on first use of :attr:`engine`, inside
+    the asset's or sensor's own code, so that bad settings, a malformed URL or an
+    embedded database that cannot start fail that code with one readable message (a
+    failure in Dagster's resource set-up would show a traceback instead). The engine is
+    disposed when the process's work ends (``teardown_after_execution``). Loading the
+    definitions never touches a database.
     """
 
     database_url: str | None = Field(
@@ -59,11 +60,6 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[type-arg]
         """The warehouse of *settings*' environment, sized by its pool and batch settings."""
         return cls(pool_size=settings.db_pool_size, batch_size=settings.db_batch_size)
 
-    def setup_for_execution(self, context: InitResourceContext) -> None:  # noqa: ARG002 - Dagster API
-        """Resolve the database URL and open the engine (lazily connecting)."""
-        url = make_url(self.database_url) if self.database_url else resolve_database_url()
-        self._engine = create_engine(url, pool_size=self.pool_size)
-
     def teardown_after_execution(self, context: InitResourceContext) -> None:  # noqa: ARG002
         """Close the pool's connections."""
         if self._engine is not None:
@@ -72,10 +68,17 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[type-arg]
 
     @property
     def engine(self) -> Engine:
-        """The run's pooled engine (only inside a run, after setup)."""
+        """The pooled engine, created on first use.
+
+        Raises:
+            pydantic.ValidationError: the settings are invalid (``DATABASE_URL`` missing
+                outside ``dev``, say); the message never contains the URL.
+            wdh_io.errors.WdhIoError: the URL is malformed (never echoed), or the
+                embedded database could not be started or migrated.
+        """
         if self._engine is None:
-            msg = "WarehouseResource is used outside a run: its engine is not set up"
-            raise RuntimeError(msg)
+            url = parse_url(self.database_url) if self.database_url else resolve_database_url()
+            self._engine = create_engine(url, pool_size=self.pool_size)
         return self._engine
 
     def loader(self) -> WarehouseLoader:

@@ -1,6 +1,17 @@
-"""${message}
+<%doc>
+  The revision id is readable and never hex: "<UTC yyyymmdd_HHMMSS>_<message slug>", at
+  most 32 characters (alembic_version.version_num). Alembic's own random hex id (kept in
+  the file name) trips the secret scanners' entropy check about half the time.
+</%doc><%
+    import re as _re
+    _slug = _re.sub(r"[^a-z0-9]+", "_", (message or "").lower()).strip("_") or "revision"
+    readable_id = (
+        up_revision if "_" in up_revision  # set by env.py's hook (autogenerate)
+        else (create_date.strftime("%Y%m%d_%H%M%S") + "_" + _slug)[:32].rstrip("_")
+    )
+%>"""${message}
 
-Revision ID: ${up_revision}
+Revision ID: ${readable_id}
 Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 
@@ -19,7 +30,7 @@ from alembic import op
 ${imports if imports else ""}
 
 # revision identifiers, used by Alembic.
-revision: str = ${repr(up_revision)}
+revision: str = ${repr(readable_id)}
 down_revision: str | Sequence[str] | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
