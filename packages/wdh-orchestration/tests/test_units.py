@@ -225,6 +225,18 @@ def test_warehouse_from_settings_keeps_the_url_out_of_its_config() -> None:
     assert PLANTED not in repr(warehouse)
 
 
+def test_the_loader_gets_the_timeout_settings() -> None:
+    settings = Settings(db_lock_timeout_ms=1_500, db_statement_timeout_ms=90_000)
+    configured = WarehouseResource.from_settings(settings)
+    warehouse = WarehouseResource(
+        database_url="sqlite://",
+        lock_timeout_ms=configured.lock_timeout_ms,
+        statement_timeout_ms=configured.statement_timeout_ms,
+    )
+    loader = warehouse.loader()
+    assert (loader.lock_timeout_ms, loader.statement_timeout_ms) == (1_500, 90_000)
+
+
 def test_a_domain_declaration_is_checked() -> None:
     with pytest.raises(ValueError, match="not fields of SampleRecord"):
         Domain(name="x", model=SampleRecord, table="t", keys=("nope",), file_pattern="*.csv")

@@ -52,13 +52,24 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[type-arg]
     )
     pool_size: int = Field(default=10, ge=1, description="connections kept in the pool")
     batch_size: int = Field(default=1000, ge=1, description="rows per insert batch")
+    lock_timeout_ms: int = Field(
+        default=60_000, ge=0, description="longest wait for a lock per statement (0 = none)"
+    )
+    statement_timeout_ms: int = Field(
+        default=3_600_000, ge=0, description="longest run of one statement (0 = none)"
+    )
 
     _engine: Engine | None = PrivateAttr(default=None)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseResource:
-        """The warehouse of *settings*' environment, sized by its pool and batch settings."""
-        return cls(pool_size=settings.db_pool_size, batch_size=settings.db_batch_size)
+        """The warehouse of *settings*' environment: its pool, batch and timeout settings."""
+        return cls(
+            pool_size=settings.db_pool_size,
+            batch_size=settings.db_batch_size,
+            lock_timeout_ms=settings.db_lock_timeout_ms,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+        )
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:  # noqa: ARG002
         """Close the pool's connections."""
@@ -84,8 +95,18 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[type-arg]
     def loader(self) -> WarehouseLoader:
         """A loader on the run's engine. It does not retry by itself: a transient error
         fails the op, and the op's Dagster retry policy runs it again (see ``jobs``)."""
-        return WarehouseLoader(self.engine, batch_size=self.batch_size, retry=_NO_RETRY)
+        return WarehouseLoader(
+            self.engine,
+            batch_size=self.batch_size,
+            retry=_NO_RETRY,
+            lock_timeout_ms=self.lock_timeout_ms,
+            statement_timeout_ms=self.statement_timeout_ms,
+        )
 
     def audit(self) -> AuditRecorder:
         """The audit recorder on the run's engine."""
-        return AuditRecorder(self.engine)
+        return AuditRecorder(
+            self.engine,
+            lock_timeout_ms=self.lock_timeout_ms,
+            statement_timeout_ms=self.statement_timeout_ms,
+        )
