@@ -58,6 +58,21 @@ def test_parse_url_keeps_good_urls_and_url_objects() -> None:
     assert parse_url(url) is url
 
 
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_a_url_without_a_driver_connects_with_the_installed_one(
+    database_url: sa.URL, scheme: str
+) -> None:
+    # SQLAlchemy's default driver for a bare "postgresql" is psycopg 3, not installed
+    bare = database_url.set(drivername=scheme).render_as_string(hide_password=False)
+    assert parse_url(bare).drivername == "postgresql+psycopg2"
+    engine = create_engine(bare)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.unit
 @pytest.mark.parametrize(
     ("url", "text"),

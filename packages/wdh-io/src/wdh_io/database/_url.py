@@ -26,10 +26,14 @@ def parse_url(url: URL | str) -> URL:
     * a port outside 1 to 65535, which SQLAlchemy accepts and the driver would reject
       only at connect time.
 
-    A ``URL`` object is returned unchanged (it was parsed, or built, already).
+    A URL that names PostgreSQL without a driver (``postgresql://…``, or Heroku's
+    ``postgres://…``) gets the driver ``wdh-io`` installs, psycopg2: SQLAlchemy 2.1's
+    default for a bare ``postgresql`` is psycopg 3, which is not installed, and would
+    fail at connect time with ``No module named 'psycopg'``. A ``URL`` object is
+    otherwise returned unchanged (it was parsed, or built, already).
     """
     if isinstance(url, URL):
-        return url
+        return _with_installed_driver(url)
     try:
         parsed = make_url(url)
     except (sa_exc.ArgumentError, ValueError):
@@ -39,7 +43,16 @@ def parse_url(url: URL | str) -> URL:
             "the database URL is malformed (expected dialect+driver://user@host:port/database"
             " with a port from 1 to 65535)"
         ) from None
-    return parsed
+    return _with_installed_driver(parsed)
+
+
+_BARE_POSTGRES = frozenset({"postgresql", "postgres"})
+
+
+def _with_installed_driver(url: URL) -> URL:
+    if url.drivername in _BARE_POSTGRES:
+        return url.set(drivername="postgresql+psycopg2")
+    return url
 
 
 _MASK = "***"
