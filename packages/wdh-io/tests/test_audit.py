@@ -18,6 +18,7 @@ from wdh_io.errors import (
     DatabaseAccessError,
     DatabaseError,
     DataValidationError,
+    TableNotFoundError,
     TransientDatabaseError,
 )
 from wdh_io.schema import EXECUTION_STATUSES
@@ -225,8 +226,11 @@ def test_missing_tables_and_lost_servers_are_database_errors(
 ) -> None:
     bare = create_engine(database_url)  # not migrated: no audit tables
     try:
-        with pytest.raises(DatabaseError, match='relation "pipeline_executions" does not exist'):
+        with pytest.raises(TableNotFoundError) as missing:
             AuditRecorder(bare).start_run(execution_id="e", pipeline_name="p")
+        assert 'relation "pipeline_executions" does not exist' in str(missing.value)
+        assert "this database has not been migrated" in str(missing.value)
+        assert "alembic -c packages/wdh-io/alembic.ini upgrade head" in str(missing.value)
     finally:
         bare.dispose()
     unreachable = create_engine(migrated_database_url.set(username="wdh_nobody", password=PLANTED))

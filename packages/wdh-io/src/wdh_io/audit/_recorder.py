@@ -24,7 +24,7 @@ from sqlalchemy.types import BigInteger
 from wdh_io._boundary import DEFAULT_TIMEOUTS, Timeouts, transaction_scope
 from wdh_io._translate import secrets_of
 from wdh_io.database._url import mask_url
-from wdh_io.errors import DatabaseError, DataValidationError
+from wdh_io.errors import DatabaseError, DataValidationError, TableNotFoundError
 from wdh_io.schema import ExecutionStatus, data_quality_metrics, pipeline_executions
 from wdh_logging import get_logger, redact_text
 
@@ -36,6 +36,8 @@ _log = get_logger(__name__)
 MAX_ERROR_MESSAGE_LENGTH: Final = 4000
 
 _TRUNCATED: Final = " …[truncated]"
+#: How a user migrates the warehouse, from the repository root.
+_MIGRATE_COMMAND: Final = "uv run alembic -c packages/wdh-io/alembic.ini upgrade head"
 _NAME_LIMIT: Final = 100  # execution_id, pipeline_name, domain, metric_name: VARCHAR(100)
 
 #: The status a run is completed with: every :data:`~wdh_io.schema.EXECUTION_STATUSES`
@@ -109,15 +111,26 @@ class AuditRecorder:
         call's own COMMIT is :class:`~wdh_io.errors.CommitOutcomeUnknownError` (the row
         may be written).
         """
-        with transaction_scope(
-            self._engine,
-            action=action,
-            table=table,
-            secrets=secrets_of(self._engine.url),
-            timeouts=self._timeouts,
-            connection=connection,
-        ) as scoped:
-            return int(scoped.execute(statement).rowcount)
+        try:
+            with transaction_scope(
+                self._engine,
+                action=action,
+                table=table,
+                secrets=secrets_of(self._engine.url),
+                timeouts=self._timeouts,
+                connection=connection,
+            ) as scoped:
+                return int(scoped.execute(statement).rowcount)
+        except TableNotFoundError as exc:
+            # The audit tables come with the migrations: a database without them was
+            # never migrated, and that, not the missing table, is what to fix.
+            raise TableNotFoundError(
+                f"{exc.message}: this database has not been migrated; run "
+                f"'{_MIGRATE_COMMAND}' against it first",
+                table=exc.table,
+                schema=exc.schema,
+                sqlstate=exc.sqlstate,
+            ) from exc
 
     def start_run(
         self,
