@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from wdh_io._translate import translate
-from wdh_io.errors import DataValidationError, TableNotFoundError
+from wdh_io.errors import DatabaseError, DataValidationError, TableNotFoundError
 from wdh_io.loader._values import ColumnSpec, column_spec
 from wdh_logging import get_logger
 
@@ -93,14 +93,7 @@ class Catalog:
                 f"table {table!r} does not exist", table=table, schema=schema
             ) from exc
         except sa.exc.DBAPIError as exc:
-            raise translate(
-                exc,
-                table=table,
-                schema=schema,
-                dialect=connection.dialect,
-                secrets=self._secrets,
-                action="reflection failed",
-            ) from exc
+            raise self._reflection_error(exc, connection, table, schema) from exc
         info = TableInfo(
             table=reflected,
             columns=tuple(column_spec(column, dialect_name) for column in reflected.columns),
@@ -123,15 +116,20 @@ class Catalog:
                 {"table": table, "schema": schema},
             ).scalar()
         except sa.exc.DBAPIError as exc:
-            raise translate(
-                exc,
-                table=table,
-                schema=schema,
-                dialect=connection.dialect,
-                secrets=self._secrets,
-                action="reflection failed",
-            ) from exc
+            raise self._reflection_error(exc, connection, table, schema) from exc
         return str(kind) if kind is not None else "r"
+
+    def _reflection_error(
+        self, exc: sa.exc.DBAPIError, connection: Connection, table: str, schema: str | None
+    ) -> DatabaseError:
+        return translate(
+            exc,
+            table=table,
+            schema=schema,
+            dialect=connection.dialect,
+            secrets=self._secrets,
+            action="reflection failed",
+        )
 
 
 def project(
