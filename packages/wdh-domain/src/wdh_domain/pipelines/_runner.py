@@ -506,6 +506,33 @@ def _step_failed(
     )
 
 
+def _input_rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """``frame.take(positions)`` for sorted ``positions`` (repeats allowed); a slice when
+    they are consecutive (every row failed, say): a slice shares the input's columns
+    (copy-on-write) where ``take`` would copy the whole input once more."""
+    if not len(positions):
+        return frame.iloc[:0]
+    first, last = int(positions[0]), int(positions[-1])
+    if last - first == len(positions) - 1 and bool(np.all(np.diff(positions) == 1)):
+        return frame.iloc[first : last + 1]
+    return frame.take(positions)
+
+
+def _put_first(frame: pd.DataFrame, row: Any, step: Any) -> pd.DataFrame:
+    """Insert the ``_row`` and ``_step`` columns in front of ``frame`` (changed in place).
+
+    A run's input may not have columns of those names (``ValueError``, as pandas says).
+    The check is done on a list of labels: ``label in frame.columns`` builds a hash table
+    for the index, which on every run of a clean pipeline cost more than the run itself.
+    """
+    taken = [c for c in FAILED_ROW_COLUMNS if c in frame.columns.tolist()]
+    if taken:
+        raise ValueError(f"cannot insert {taken[0]}, already exists")
+    frame.insert(0, FAILED_ROW_COLUMNS[1], step, allow_duplicates=True)
+    frame.insert(0, FAILED_ROW_COLUMNS[0], row, allow_duplicates=True)
+    return frame
+
+
 _RUNNERS: Final[
     dict[StepType, Callable[[StepSpec, pd.DataFrame, np.ndarray, StepEnv], StepOutcome]]
 ] = {
@@ -707,24 +734,25 @@ class Run:
         then the ones whose position a DataFrame step lost, as the failing step saw them."""
         columns = list(FAILED_ROW_COLUMNS)
         if not self.failed_rows:
-            empty = self.input.iloc[:0].copy()
-            empty.insert(0, "_step", pd.Series([], dtype=object))
-            empty.insert(0, "_row", pd.Series([], dtype="Int64"))
-            return empty.reset_index(drop=True)
+            empty = self.input.iloc[:0].reset_index(drop=True)
+            return _put_first(empty, pd.array([], dtype="Int64"), np.array([], dtype=object))
         positions = np.concatenate(self.failed_rows)
-        steps = np.concatenate(
-            [
-                np.full(len(p), s, dtype=object)
-                for p, s in zip(self.failed_rows, self.failed_steps, strict=True)
-            ]
+        # The failing step of each row, as category codes: a few steps, many rows (an
+        # array of step names would cost a hash table of them to become categories).
+        names = sorted(set(self.failed_steps))
+        steps: np.ndarray[Any, np.dtype[np.int64]] = np.repeat(
+            np.array([names.index(step) for step in self.failed_steps], dtype=np.int64),
+            [len(part) for part in self.failed_rows],
         )
         known = positions >= 0
         order = np.argsort(positions[known], kind="stable")
         taken = positions[known][order]
-        frame = self.input.take(taken) if len(taken) else self.input.iloc[:0]
-        frame = frame.reset_index(drop=True)
-        frame.insert(0, "_step", pd.Series(pd.Categorical(steps[known][order])))  # few steps
-        frame.insert(0, "_row", pd.Series(taken, dtype="Int64"))
+        frame = _input_rows(self.input, taken)
+        frame = _put_first(
+            frame.reset_index(drop=True),
+            pd.array(taken, dtype="Int64"),
+            pd.Categorical.from_codes(steps[known][order], categories=pd.Index(names)),
+        )
         if self.failed_data:
             lost = pd.concat(self.failed_data, ignore_index=True)
             lost.insert(0, "_step", lost.pop("_step"))
