@@ -287,6 +287,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_SpreadSlowTests(), "wdh-spread-slow-tests")
 
 
+def _weight(tests: list[pytest.Item]) -> float:
+    """The summed ``weight`` of the tests' ``slow`` markers (default 1 each)."""
+    total = 0.0
+    for test in tests:
+        marker = test.get_closest_marker("slow")
+        total += float(marker.kwargs.get("weight", 1)) if marker is not None else 0.0
+    return total
+
+
 def _spread_slow_tests(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
     """*items* (slow ones first) reordered so each worker's first share holds slow tests.
 
@@ -295,9 +304,11 @@ def _spread_slow_tests(items: list[pytest.Item], workers: int) -> list[pytest.It
     the end of a busy worker's share to an idle one. With every slow test at the front,
     the first worker alone would run them all, one after the other. Here the slow tests
     go to the front of every share instead, a whole module at a time (a module's tests
-    may share a module-scoped server), the module with the most slow tests first, each to
-    the share with the fewest so far. Every worker collects the same order (it depends
-    only on the collection), as pytest-xdist requires.
+    may share a module-scoped server), the heaviest module first, each to the share with
+    the least weight so far. A slow test weighs 1 unless its marker says otherwise
+    (``pytest.mark.slow(weight=4)``: a rough cost relative to a typical slow test, a
+    scheduling hint only). Every worker collects the same order (it depends only on the
+    collection), as pytest-xdist requires.
     """
     slow = [item for item in items if item.get_closest_marker("slow") is not None]
     quick = [item for item in items if item.get_closest_marker("slow") is None]
@@ -305,8 +316,11 @@ def _spread_slow_tests(items: list[pytest.Item], workers: int) -> list[pytest.It
     for item in slow:
         modules.setdefault(item.path, []).append(item)
     shares: list[list[pytest.Item]] = [[] for _ in range(workers)]
-    for group in sorted(modules.values(), key=len, reverse=True):  # stable: ties keep order
-        min(shares, key=len).extend(group)
+    weights = [0.0] * workers
+    for group in sorted(modules.values(), key=_weight, reverse=True):  # stable: ties keep order
+        lightest = weights.index(min(weights))
+        shares[lightest].extend(group)
+        weights[lightest] += _weight(group)
     # the sizes worksteal cuts: each share gets what is left over the workers left
     sizes, left = [], len(items)
     for remaining in range(workers, 0, -1):

@@ -90,7 +90,7 @@ def test_second():
 OTHER_SLOW_MODULE = """
 import pytest
 
-@pytest.mark.slow
+@pytest.mark.slow(weight=3)  # heavier than the two tests of the other slow module
 def test_alone():
     pass
 """
@@ -110,7 +110,7 @@ def pytest_configure(config):
 def test_slow_modules_open_the_share_of_a_worker_each(workspace: pytest.Pytester) -> None:
     # worksteal hands each worker a contiguous share of the collection (here 7 tests, then
     # 8) and it runs its share in order: each slow module must open a share of its own,
-    # whole, rather than all of them opening the first worker's share
+    # whole, the heaviest by weight first, rather than all of them opening the first share
     tests = workspace.path / "tests"
     (tests / "test_sample.py").unlink()
     (tests / "test_a_slow.py").write_text(SLOW_MODULE, encoding="utf-8")
@@ -133,6 +133,6 @@ def test_slow_modules_open_the_share_of_a_worker_each(workspace: pytest.Pytester
     assert result.ret == 0, result.outlines
     order = [line.rsplit("::", 1)[1] for line in result.outlines if "::" in line]
     assert len(order) == 15
-    assert order[:2] == ["test_first", "test_second"]
-    assert order[7] == "test_alone"
-    assert all(name.startswith("test_quick_") for name in order[2:7] + order[8:])
+    assert order[0] == "test_alone"  # the heaviest module first
+    assert order[7:9] == ["test_first", "test_second"]
+    assert all(name.startswith("test_quick_") for name in order[1:7] + order[9:])

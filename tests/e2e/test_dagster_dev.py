@@ -394,7 +394,7 @@ def dagster(shared: Shared) -> Shared:
     return dataclasses.replace(shared, earlier_runs=frozenset(earlier))
 
 
-@pytest.mark.slow
+@pytest.mark.slow(weight=4)  # the module's dagster dev: see conftest.py
 def test_job_launched_from_dagster_dev_succeeds_with_logs_in_the_event_log(
     dagster: Shared,
 ) -> None:
@@ -442,7 +442,7 @@ def test_job_launched_from_dagster_dev_succeeds_with_logs_in_the_event_log(
     assert audit.rows_output == 17
 
 
-@pytest.mark.slow
+@pytest.mark.slow(weight=4)  # the module's dagster dev: see conftest.py
 def test_a_failed_run_shows_one_line_in_the_ui(dagster: Shared, tmp_path: Path) -> None:
     dev = dagster.dev
     missing = tmp_path / "missing.csv"
@@ -460,7 +460,7 @@ def test_a_failed_run_shows_one_line_in_the_ui(dagster: Shared, tmp_path: Path) 
     assert audit.status == "failed"
 
 
-@pytest.mark.slow
+@pytest.mark.slow(weight=4)  # the module's dagster dev: see conftest.py
 def test_cancelled_runs_landed_files_and_backfills(dagster: Shared) -> None:
     dev, migrated_url, landing = dagster.dev, dagster.url, dagster.landing
 
