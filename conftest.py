@@ -13,9 +13,11 @@ per session (once per pytest-xdist worker):
 
 On that server a template database is created once; ``postgresql`` (pytest-postgresql's
 client fixture) then gives each test its own database cloned from that template and
-drops it afterwards. Names carry the process id, so xdist workers and concurrent test
-sessions can share a server. Packages build on these fixtures (for example a template
-with the migrations applied) with
+drops it afterwards. A second template, with the packaged migrations applied once per
+session, backs ``migrated_postgresql`` and ``migrated_database_url``: a test's own
+database, cloned already at head (cloning takes milliseconds; running the migrations
+takes a second of CPU). Names carry the process id, so xdist workers and concurrent test
+sessions can share a server. Packages build on these fixtures with
 ``pytest_postgresql.factories.postgresql_noproc(depends_on="wdh_pg_proc")``.
 
 **Every test is classified** at collection: a test whose fixtures reach a database
@@ -28,16 +30,18 @@ files are named (see ``pytest_xdist_auto_num_workers``).
 
 **Slow tests** (marker ``slow``) are deselected unless ``--run-slow`` is given, the
 marker expression names ``slow``, or the test's file is named on the command line. When
-they run, they run first.
+they run, they run first, spread over the workers a module at a time.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +53,12 @@ from pytest_postgresql.executors import NoopExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy.engine import URL
 
-from wdh_io.database import postgres_url, start_embedded_database, stop_embedded_database
+from wdh_io.database import (
+    postgres_url,
+    start_embedded_database,
+    stop_embedded_database,
+    upgrade_database,
+)
 
 # pytester: tests of these collection rules run pytest sessions inside their own process
 pytest_plugins = ["pytester"]
@@ -149,6 +158,63 @@ def database_url(postgresql: psycopg.Connection[Any]) -> URL:
     return sqlalchemy_url(postgresql)
 
 
+def apply_migrations(
+    *, host: str, port: int | str, user: str, dbname: str, password: str | None, **_: Any
+) -> None:
+    """pytest-postgresql loader: migrate the template database to head."""
+    upgrade_database(
+        postgres_url(host=host, port=port, user=user, password=password, database=dbname)
+    )
+
+
+# The process id in the name lets several test sessions share one server.
+wdh_migrated_proc = factories.postgresql_noproc(
+    dbname=f"wdh_migrated_{os.getpid()}", depends_on=DATABASE_FIXTURE, load=[apply_migrations]
+)
+migrated_postgresql = factories.postgresql("wdh_migrated_proc")
+
+
+@pytest.fixture
+def migrated_database_url(migrated_postgresql: psycopg.Connection[Any]) -> URL:
+    """SQLAlchemy URL (psycopg2) of this test's own database, migrated to head."""
+    return sqlalchemy_url(migrated_postgresql)
+
+
+_cloned = itertools.count()
+
+#: ``clone_database(template_proc, purpose)``: see the fixture of that name.
+CloneDatabase = Callable[[NoopExecutor, str], AbstractContextManager[URL]]
+
+
+@contextmanager
+def _clone_database(proc: NoopExecutor, purpose: str) -> Iterator[URL]:
+    # pid and counter: unique across xdist workers, sessions and repeated fixture setups
+    dbname = f"wdh_{purpose}_{os.getpid()}_{next(_cloned)}"
+    janitor = DatabaseJanitor(
+        user=proc.user,
+        host=proc.host,
+        port=proc.port,
+        password=proc.password,
+        dbname=dbname,
+        template_dbname=proc.template_dbname,
+    )
+    janitor.drop()
+    with janitor:
+        yield postgres_url(
+            host=proc.host, port=proc.port, user=proc.user, password=proc.password, database=dbname
+        )
+
+
+@pytest.fixture(scope="session")
+def clone_database() -> CloneDatabase:
+    """``with clone_database(wdh_pg_proc, "purpose") as url``: a database of its own,
+    cloned from that server fixture's template (``wdh_pg_proc``: empty;
+    ``wdh_migrated_proc``: migrated to head) and dropped on leaving, for fixtures that
+    outlive one test (a module's shared database). Its users must still reach the server
+    fixture themselves, which makes them integration tests."""
+    return _clone_database
+
+
 # --- workers, classification, slow tests ----------------------------------------------
 
 
@@ -204,6 +270,70 @@ def _uses_database(item: pytest.Item) -> bool:
     return False
 
 
+class _SpreadSlowTests:
+    """Runs after every other collection hook (``-m`` and ``-k`` have deselected), on
+    pytest-xdist workers only: see ``_spread_slow_tests``."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+        if workers > 1 and _runs_slow_tests(config):
+            items[:] = _spread_slow_tests(items, workers)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_SpreadSlowTests(), "wdh-spread-slow-tests")
+
+
+def _weight(tests: list[pytest.Item]) -> float:
+    """The summed ``weight`` of the tests' ``slow`` markers (default 1 each)."""
+    total = 0.0
+    for test in tests:
+        marker = test.get_closest_marker("slow")
+        total += float(marker.kwargs.get("weight", 1)) if marker is not None else 0.0
+    return total
+
+
+def _spread_slow_tests(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """*items* (slow ones first) reordered so each worker's first share holds slow tests.
+
+    pytest-xdist's ``worksteal`` hands each worker a contiguous share of the collection
+    (the first ``n // workers`` tests to the first, and so on) and later moves tests from
+    the end of a busy worker's share to an idle one. With every slow test at the front,
+    the first worker alone would run them all, one after the other. Here the slow tests
+    go to the front of every share instead, a whole module at a time (a module's tests
+    may share a module-scoped server), the heaviest module first, each to the share with
+    the least weight so far. A slow test weighs 1 unless its marker says otherwise
+    (``pytest.mark.slow(weight=4)``: a rough cost relative to a typical slow test, a
+    scheduling hint only). Every worker collects the same order (it depends only on the
+    collection), as pytest-xdist requires.
+    """
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    quick = [item for item in items if item.get_closest_marker("slow") is None]
+    modules: dict[Path, list[pytest.Item]] = {}
+    for item in slow:
+        modules.setdefault(item.path, []).append(item)
+    shares: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    weights = [0.0] * workers
+    for group in sorted(modules.values(), key=_weight, reverse=True):  # stable: ties keep order
+        lightest = weights.index(min(weights))
+        shares[lightest].extend(group)
+        weights[lightest] += _weight(group)
+    # the sizes worksteal cuts: each share gets what is left over the workers left
+    sizes, left = [], len(items)
+    for remaining in range(workers, 0, -1):
+        sizes.append(left // remaining)
+        left -= sizes[-1]
+    ordered: list[pytest.Item] = []
+    for share, size in zip(shares, sizes, strict=True):
+        fill = max(0, size - len(share))
+        ordered += share + quick[:fill]
+        del quick[:fill]
+    return ordered + quick
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m filters on the markers added here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
@@ -211,8 +341,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration if _uses_database(item) else pytest.mark.unit)
 
     if _runs_slow_tests(config):
-        # slow tests first: started early, each on a worker of its own, they end before the
-        # quick ones do instead of leaving one worker running alone at the end
+        # slow tests first: started early, they end before the quick ones do instead of
+        # leaving one worker running alone at the end
         items.sort(key=lambda item: item.get_closest_marker("slow") is None)
         return
     named = _named_files(config)

@@ -73,3 +73,66 @@ def test_every_test_is_classified_and_slow_tests_are_opt_in(workspace: pytest.Py
     unit = _collected(workspace, "--run-slow", "-m", "unit")
     assert unit == ["test_plain", "test_slow"]
     assert sorted(integration + unit) == everything
+
+
+SLOW_MODULE = """
+import pytest
+
+pytestmark = pytest.mark.slow
+
+def test_first():
+    pass
+
+def test_second():
+    pass
+"""
+
+OTHER_SLOW_MODULE = """
+import pytest
+
+@pytest.mark.slow(weight=3)  # heavier than the two tests of the other slow module
+def test_alone():
+    pass
+"""
+
+QUICK_MODULE = "".join(f"def test_quick_{i}():\n    pass\n\n" for i in range(12))
+
+
+AS_TWO_WORKERS = """
+import pytest
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    config.workerinput = {"workercount": 2}  # what pytest-xdist gives each of two workers
+"""
+
+
+def test_slow_modules_open_the_share_of_a_worker_each(workspace: pytest.Pytester) -> None:
+    # worksteal hands each worker a contiguous share of the collection (here 7 tests, then
+    # 8) and it runs its share in order: each slow module must open a share of its own,
+    # whole, the heaviest by weight first, rather than all of them opening the first share
+    tests = workspace.path / "tests"
+    (tests / "test_sample.py").unlink()
+    (tests / "test_a_slow.py").write_text(SLOW_MODULE, encoding="utf-8")
+    (tests / "test_b_slow.py").write_text(OTHER_SLOW_MODULE, encoding="utf-8")
+    (tests / "test_quick.py").write_text(QUICK_MODULE, encoding="utf-8")
+    (workspace.path / "as_two_workers.py").write_text(AS_TWO_WORKERS, encoding="utf-8")
+    workspace.syspathinsert()
+
+    result = workspace.runpytest_inprocess(
+        "--collect-only",
+        "-q",
+        "-n0",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "as_two_workers",
+        "--run-slow",
+    )
+
+    assert result.ret == 0, result.outlines
+    order = [line.rsplit("::", 1)[1] for line in result.outlines if "::" in line]
+    assert len(order) == 15
+    assert order[0] == "test_alone"  # the heaviest module first
+    assert order[7:9] == ["test_first", "test_second"]
+    assert all(name.startswith("test_quick_") for name in order[1:7] + order[9:])

@@ -8,17 +8,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from wdh_io.database import upgrade_database
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ORCHESTRATOR_APP = REPO_ROOT / "apps" / "orchestrator"
 
 
 @pytest.fixture
-def migrated_url(database_url: URL) -> URL:
-    """This test's fresh database, migrated to head with the packaged migrations."""
-    upgrade_database(database_url)
-    return database_url
+def migrated_url(migrated_database_url: URL) -> URL:
+    """This test's own database, cloned from the session's template migrated to head
+    with the packaged migrations (the root conftest's ``migrated_database_url``)."""
+    return migrated_database_url
 
 
 @pytest.fixture

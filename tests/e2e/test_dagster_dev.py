@@ -1,15 +1,22 @@
 """The sample domain driven through a real ``dagster dev`` over its GraphQL API, as the UI does.
 
-Each test starts ``dagster dev`` itself -- in a scratch copy of ``apps/orchestrator``'s
-``pyproject.toml`` and ``dagster.yaml``, on a free port, against this test's database and
-landing directory -- and stops its process group afterwards. ``dagster dev`` runs the
-daemon too, so the sensors (on by default) and backfills run as they would for a user.
-These tests are slow (a ``dagster dev`` start each).
+The module starts ``dagster dev`` once -- in a scratch copy of ``apps/orchestrator``'s
+``pyproject.toml`` and ``dagster.yaml``, on a free port, against the module's own migrated
+database and landing directory -- and stops its process group after the last test (a
+start costs tens of seconds of CPU). ``dagster dev`` runs the daemon too, so the sensors
+(on by default) and backfills run as they would for a user.
+
+The tests share that server, its run history and its database, so each one starts from
+an empty warehouse (every table but ``alembic_version`` truncated) and an empty landing
+directory, and waits for its own runs to end; they look runs up by their own run ids,
+tags or backfill ids. They are slow all the same.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import itertools
 import json
 import os
 import shutil
@@ -20,8 +27,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +36,15 @@ from typing import Any
 import psycopg
 import pytest
 import sqlalchemy as sa
+from pytest_postgresql.executors import NoopExecutor
 from sqlalchemy.engine import URL
 
 pytestmark = pytest.mark.integration
+
+ORCHESTRATOR_APP = Path(__file__).resolve().parents[2] / "apps" / "orchestrator"
+
+#: the root conftest's ``clone_database`` fixture
+CloneDatabase = Callable[[NoopExecutor, str], AbstractContextManager[URL]]
 
 JOB = "sample_pipeline_job"
 PLANTED_PASSWORD = "s3cr3t-planted"  # pragma: allowlist secret (never to be shown)
@@ -306,19 +319,90 @@ def _wait(what: str, probe: Any, dev: DagsterDev, timeout_s: float = RUN_TIMEOUT
     pytest.fail(f"{what} not seen after {timeout_s} s:\n{dev.log_tail()}")
 
 
-@pytest.mark.slow
-def test_job_launched_from_dagster_dev_succeeds_with_logs_in_the_event_log(
-    migrated_url: URL, orchestrator_cwd: Path, tmp_path: Path
-) -> None:
-    env = _environment(migrated_url, tmp_path / "landing")
-    output = tmp_path / "dagster-dev.log"
+@dataclass
+class Shared:
+    """The module's ``dagster dev``, and what it was started on."""
 
-    with dagster_dev(orchestrator_cwd, env, output) as dev:
+    dev: DagsterDev
+    url: URL  # its database (migrated)
+    landing: Path  # its WDH_LANDING_DIR
+    cwd: Path  # its working directory (the scratch copy of apps/orchestrator)
+    output: Path  # its console output
+    earlier_runs: frozenset[str] = frozenset()  # run ids launched before this test
+
+    def audit_rows(self, columns: str) -> list[Any]:
+        """*columns* of every ``pipeline_executions`` row except those of earlier tests'
+        runs: a run-status sensor may still close one of those (and so write its row)
+        after the warehouse was emptied for this test."""
+        rows = _sql(self.url, f"SELECT execution_id AS of_run, {columns} FROM pipeline_executions")
+        return [
+            row for row in rows if not any(row.of_run.endswith(run) for run in self.earlier_runs)
+        ]
+
+
+@pytest.fixture(scope="module")
+def shared(
+    wdh_migrated_proc: NoopExecutor,
+    clone_database: CloneDatabase,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Shared]:
+    """One ``dagster dev`` for the module, on a migrated database of its own."""
+    root = tmp_path_factory.mktemp("dagster-dev")
+    cwd = root / "orchestrator"
+    cwd.mkdir()
+    for name in ("pyproject.toml", "dagster.yaml"):
+        shutil.copy2(ORCHESTRATOR_APP / name, cwd / name)
+    landing = root / "landing"
+    landing.mkdir()
+    output = root / "dagster-dev.log"
+    with (
+        clone_database(wdh_migrated_proc, "dagster_dev") as url,
+        dagster_dev(cwd, _environment(url, landing), output) as dev,
+    ):
         dev.wait_until_loaded(STARTUP_TIMEOUT_S)
-        run_id = _launch(dev, {})  # the Launchpad's empty config: the shipped sample file
-        status = dev.wait_for_run(run_id, RUN_TIMEOUT_S)
-        events = dev.graphql(RUN_LOGS, {"runId": run_id})["logsForRun"]["events"]
-        checks = dev.graphql(CHECKS, {"runId": run_id})["logsForRun"]["events"]
+        yield Shared(dev=dev, url=url, landing=landing, cwd=cwd, output=output)
+
+
+_landing_dirs = itertools.count()
+
+
+@pytest.fixture
+def dagster(shared: Shared) -> Shared:
+    """The module's ``dagster dev``, with an empty warehouse and an empty landing directory:
+    what the tests before left (their runs have ended) is gone. The landing directory's
+    old files move out of it (a move is no new file for the sensor)."""
+    assert shared.dev.process.poll() is None, shared.dev.log_tail()
+    moved = shared.landing.parent / f"landed-before-{next(_landing_dirs)}"
+    moved.mkdir()
+    for path in shared.landing.iterdir():
+        path.rename(moved / path.name)
+    tables = [
+        row.tablename
+        for row in _sql(
+            shared.url,
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version'",
+        )
+    ]
+    engine = sa.create_engine(shared.url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    finally:
+        engine.dispose()
+    earlier = {run["runId"] for run in shared.dev.graphql(RUNS)["runsOrError"]["results"]}
+    return dataclasses.replace(shared, earlier_runs=frozenset(earlier))
+
+
+@pytest.mark.slow(weight=4)  # the module's dagster dev: see conftest.py
+def test_job_launched_from_dagster_dev_succeeds_with_logs_in_the_event_log(
+    dagster: Shared,
+) -> None:
+    dev, migrated_url, output = dagster.dev, dagster.url, dagster.output
+    run_id = _launch(dev, {})  # the Launchpad's empty config: the shipped sample file
+    status = dev.wait_for_run(run_id, RUN_TIMEOUT_S)
+    events = dev.graphql(RUN_LOGS, {"runId": run_id})["logsForRun"]["events"]
+    checks = dev.graphql(CHECKS, {"runId": run_id})["logsForRun"]["events"]
 
     messages = [e["message"] or "" for e in events if e["__typename"] == "LogMessageEvent"]
     all_text = "\n".join(e.get("message") or "" for e in events)
@@ -346,150 +430,133 @@ def test_job_launched_from_dagster_dev_succeeds_with_logs_in_the_event_log(
     assert "--- Logging error ---" not in console  # console and capture coexist
 
     # The run history is in the shipped dagster.yaml's storage, not in a temporary home.
-    history = orchestrator_cwd / ".wdh" / "dagster" / "storage" / "history"
+    history = dagster.cwd / ".wdh" / "dagster" / "storage" / "history"
     assert (history / "runs.db").exists()
     assert (history / "runs" / f"{run_id}.db").exists()  # the run's event log
 
     [loaded] = _sql(migrated_url, "SELECT count(*) FROM sample_data")
-    [audit] = _sql(
-        migrated_url, "SELECT status, execution_id, rows_output FROM pipeline_executions"
-    )
+    [audit] = dagster.audit_rows("status, execution_id, rows_output")
     assert loaded[0] == 17
     assert audit.status == "success"
     assert audit.execution_id.endswith(run_id)
     assert audit.rows_output == 17
 
 
-@pytest.mark.slow
-def test_a_failed_run_shows_one_line_in_the_ui(
-    migrated_url: URL, orchestrator_cwd: Path, tmp_path: Path
-) -> None:
-    env = _environment(migrated_url, tmp_path / "landing")
+@pytest.mark.slow(weight=4)  # the module's dagster dev: see conftest.py
+def test_a_failed_run_shows_one_line_in_the_ui(dagster: Shared, tmp_path: Path) -> None:
+    dev = dagster.dev
     missing = tmp_path / "missing.csv"
 
-    with dagster_dev(orchestrator_cwd, env, tmp_path / "dagster-dev.log") as dev:
-        dev.wait_until_loaded(STARTUP_TIMEOUT_S)
-        run_id = _launch(dev, {"ops": {"sample_data": {"config": {"path": str(missing)}}}})
-        status = dev.wait_for_run(run_id, RUN_TIMEOUT_S)
-        events = dev.graphql(CHECKS, {"runId": run_id})["logsForRun"]["events"]
+    run_id = _launch(dev, {"ops": {"sample_data": {"config": {"path": str(missing)}}}})
+    status = dev.wait_for_run(run_id, RUN_TIMEOUT_S)
+    events = dev.graphql(CHECKS, {"runId": run_id})["logsForRun"]["events"]
 
     assert status == "FAILURE"
     [failure] = [e for e in events if e["__typename"] == "ExecutionStepFailureEvent"]
     message = failure["error"]["message"].strip()
     assert message.endswith(f"cannot read the input file: file not found | file: {missing}")
     assert "\n" not in message  # one line; no cause chain under it
-    [audit] = _sql(migrated_url, "SELECT status, error_message FROM pipeline_executions")
+    [audit] = dagster.audit_rows("status, error_message")
     assert audit.status == "failed"
 
 
-@pytest.mark.slow
-def test_cancelled_runs_landed_files_and_backfills(
-    migrated_url: URL, orchestrator_cwd: Path, tmp_path: Path
-) -> None:
-    landing = tmp_path / "landing"
-    landing.mkdir()
-    env = _environment(migrated_url, landing)
+@pytest.mark.slow(weight=4)  # the module's dagster dev: see conftest.py
+def test_cancelled_runs_landed_files_and_backfills(dagster: Shared) -> None:
+    dev, migrated_url, landing = dagster.dev, dagster.url, dagster.landing
 
-    with dagster_dev(orchestrator_cwd, env, tmp_path / "dagster-dev.log") as dev:
-        dev.wait_until_loaded(STARTUP_TIMEOUT_S)
-
-        # 1. A cancelled run: its audit row is closed by the run-status sensor. The test
-        # holds a lock on the table, so the run waits in its load while it is cancelled
-        # (Terminate, then the UI's "Force termination": a step blocked in the database
-        # does not see the interrupt). The cancelled run, once it gets the lock, finds its
-        # audit row closed and rolls its load back: nothing of it is committed.
-        locker = psycopg.connect(**_libpq(migrated_url))
-        locker.execute("LOCK TABLE sample_data IN ACCESS EXCLUSIVE MODE")
-        try:
-            run_id = _launch(dev, {})
-            _wait(
-                "the run waiting for the table lock",
-                lambda: _sql(
-                    migrated_url,
-                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()",
-                ),
-                dev,
-            )
-            force = {"runId": run_id, "policy": "MARK_AS_CANCELED_IMMEDIATELY"}
-            terminated = dev.graphql(TERMINATE, force)["terminateRun"]
-            assert terminated["__typename"] == "TerminateRunSuccess", terminated
-            assert dev.wait_for_run(run_id, RUN_TIMEOUT_S) == "CANCELED"
-            [closed] = _wait(
-                "the closed audit row",
-                lambda: _sql(
-                    migrated_url,
-                    "SELECT status, error_message FROM pipeline_executions "
-                    "WHERE execution_id LIKE :id AND status <> 'running'",
-                    id=f"%{run_id}",
-                ),
-                dev,
-            )
-        finally:
-            locker.rollback()
-            locker.close()
-        assert (closed.status, closed.error_message) == (
-            "failed",
-            "run cancelled in Dagster before it finished",
+    # 1. A cancelled run: its audit row is closed by the run-status sensor. The test
+    # holds a lock on the table, so the run waits in its load while it is cancelled
+    # (Terminate, then the UI's "Force termination": a step blocked in the database
+    # does not see the interrupt). The cancelled run, once it gets the lock, finds its
+    # audit row closed and rolls its load back: nothing of it is committed.
+    locker = psycopg.connect(**_libpq(migrated_url))
+    locker.execute("LOCK TABLE sample_data IN ACCESS EXCLUSIVE MODE")
+    try:
+        run_id = _launch(dev, {})
+        _wait(
+            "the run waiting for the table lock",
+            lambda: _sql(
+                migrated_url,
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()",
+            ),
+            dev,
         )
+        force = {"runId": run_id, "policy": "MARK_AS_CANCELED_IMMEDIATELY"}
+        terminated = dev.graphql(TERMINATE, force)["terminateRun"]
+        assert terminated["__typename"] == "TerminateRunSuccess", terminated
+        assert dev.wait_for_run(run_id, RUN_TIMEOUT_S) == "CANCELED"
+        [closed] = _wait(
+            "the closed audit row",
+            lambda: _sql(
+                migrated_url,
+                "SELECT status, error_message FROM pipeline_executions "
+                "WHERE execution_id LIKE :id AND status <> 'running'",
+                id=f"%{run_id}",
+            ),
+            dev,
+        )
+    finally:
+        locker.rollback()
+        locker.close()
+    assert (closed.status, closed.error_message) == (
+        "failed",
+        "run cancelled in Dagster before it finished",
+    )
 
-        def step_failed() -> list[str]:
-            events = dev.graphql(CHECKS, {"runId": run_id})["logsForRun"]["events"]
-            return [
-                e["error"]["message"]
-                for e in events
-                if e["__typename"] == "ExecutionStepFailureEvent"
-            ]
+    def step_failed() -> list[str]:
+        events = dev.graphql(CHECKS, {"runId": run_id})["logsForRun"]["events"]
+        return [
+            e["error"]["message"] for e in events if e["__typename"] == "ExecutionStepFailureEvent"
+        ]
 
-        [late] = _wait("the cancelled run's own end", step_failed, dev)
-        assert "no running execution" in late
-        assert _sql(migrated_url, "SELECT count(*) FROM sample_data")[0][0] == 0
+    [late] = _wait("the cancelled run's own end", step_failed, dev)
+    assert "no running execution" in late
+    assert _sql(migrated_url, "SELECT count(*) FROM sample_data")[0][0] == 0
 
-        # 2. Files landing: one run per file, the same content twice is one run.
-        header = "record_id,customer_name,email,amount,transaction_date,region\n"
-        (landing / "sample_2024-01.csv").write_text(header + "101,A,,1.00,2024-01-01,\n")
-        (landing / "sample_2024-02.csv").write_text(header + "201,B,,2.00,2024-02-01,\n")
-        shutil.copy(landing / "sample_2024-01.csv", landing / "sample_2024-01-copy.csv")
+    # 2. Files landing: one run per file, the same content twice is one run.
+    header = "record_id,customer_name,email,amount,transaction_date,region\n"
+    (landing / "sample_2024-01.csv").write_text(header + "101,A,,1.00,2024-01-01,\n")
+    (landing / "sample_2024-02.csv").write_text(header + "201,B,,2.00,2024-02-01,\n")
+    shutil.copy(landing / "sample_2024-01.csv", landing / "sample_2024-01-copy.csv")
 
-        def sensor_runs() -> list[dict[str, Any]]:
-            runs = dev.graphql(RUNS)["runsOrError"]["results"]
-            found = [r for r in runs if any(t["key"] == "wdh/file_sha256" for t in r["tags"])]
-            done = all(r["status"] in {"SUCCESS", "FAILURE"} for r in found)
-            return found if len(found) >= 2 and done else []
+    def sensor_runs() -> list[dict[str, Any]]:
+        runs = dev.graphql(RUNS)["runsOrError"]["results"]
+        found = [r for r in runs if any(t["key"] == "wdh/file_sha256" for t in r["tags"])]
+        done = all(r["status"] in {"SUCCESS", "FAILURE"} for r in found)
+        return found if len(found) >= 2 and done else []
 
-        landed = _wait("two sensor runs", sensor_runs, dev)
-        assert sorted(r["status"] for r in landed) == ["SUCCESS", "SUCCESS"]
-        time.sleep(20)  # one more sensor interval: the copy must not start a run
-        assert len(sensor_runs()) == 2
+    landed = _wait("two sensor runs", sensor_runs, dev)
+    assert sorted(r["status"] for r in landed) == ["SUCCESS", "SUCCESS"]
+    time.sleep(20)  # one more sensor interval: the copy must not start a run
+    assert len(sensor_runs()) == 2
 
-        # 3. A backfill of both partitions, run by the daemon.
-        backfill = dev.graphql(
-            BACKFILL,
-            {
-                "params": {
-                    "assetSelection": [{"path": ["sample_data"]}],
-                    "partitionNames": ["sample_2024-01.csv", "sample_2024-02.csv"],
-                }
-            },
-        )["launchPartitionBackfill"]
-        assert backfill["__typename"] == "LaunchBackfillSuccess", backfill
+    # 3. A backfill of both partitions, run by the daemon.
+    backfill = dev.graphql(
+        BACKFILL,
+        {
+            "params": {
+                "assetSelection": [{"path": ["sample_data"]}],
+                "partitionNames": ["sample_2024-01.csv", "sample_2024-02.csv"],
+            }
+        },
+    )["launchPartitionBackfill"]
+    assert backfill["__typename"] == "LaunchBackfillSuccess", backfill
 
-        def backfill_runs() -> list[dict[str, Any]]:
-            runs = dev.graphql(RUNS)["runsOrError"]["results"]
-            mine = [
-                r
-                for r in runs
-                if {"key": "dagster/backfill", "value": backfill["backfillId"]} in r["tags"]
-            ]
-            done = all(r["status"] in {"SUCCESS", "FAILURE", "CANCELED"} for r in mine)
-            return mine if len(mine) == 2 and done else []
+    def backfill_runs() -> list[dict[str, Any]]:
+        runs = dev.graphql(RUNS)["runsOrError"]["results"]
+        mine = [
+            r
+            for r in runs
+            if {"key": "dagster/backfill", "value": backfill["backfillId"]} in r["tags"]
+        ]
+        done = all(r["status"] in {"SUCCESS", "FAILURE", "CANCELED"} for r in mine)
+        return mine if len(mine) == 2 and done else []
 
-        backfilled = _wait("the backfill's two runs", backfill_runs, dev)
-        assert [r["status"] for r in backfilled] == ["SUCCESS", "SUCCESS"]
+    backfilled = _wait("the backfill's two runs", backfill_runs, dev)
+    assert [r["status"] for r in backfilled] == ["SUCCESS", "SUCCESS"]
 
     rows = _sql(migrated_url, "SELECT record_id FROM sample_data ORDER BY 1")
     assert [r.record_id for r in rows] == [101, 201]
-    statuses = _sql(
-        migrated_url, "SELECT status, count(*) AS n FROM pipeline_executions GROUP BY 1 ORDER BY 1"
-    )
-    assert [(r.status, r.n) for r in statuses] == [("failed", 1), ("success", 4)]
+    statuses = sorted(row.status for row in dagster.audit_rows("status"))
+    assert statuses == ["failed"] + ["success"] * 4

@@ -8,16 +8,15 @@ import pytest
 from sqlalchemy.engine import URL
 
 from wdh_config import get_settings
-from wdh_io.database import upgrade_database
 
 PLANTED_PASSWORD = "s3cr3t-planted"  # pragma: allowlist secret (trust auth ignores it)
 
 
 @pytest.fixture
-def migrated_url(database_url: URL) -> URL:
-    """This test's fresh database, migrated to head."""
-    upgrade_database(database_url)
-    return database_url
+def migrated_url(migrated_database_url: URL) -> URL:
+    """This test's own database, cloned from the session's template migrated to head
+    with the packaged migrations (the root conftest's ``migrated_database_url``)."""
+    return migrated_database_url
 
 
 @pytest.fixture

@@ -4,6 +4,10 @@ refuse it with the same error class; counts are exact in every table shape.
 The matrix loads one frame per column type, both ways (COPY and generic), as an append
 and as an upsert (half the keys new), under a session time zone far from UTC, and
 compares the stored text of every value and the ``LoadResult`` of every call.
+
+The module shares one database (per process): creating and dropping a database per test
+cost more than the tests themselves. Each test starts from an empty ``public`` schema
+instead -- every table, view and function of the test before is dropped with it.
 """
 
 from __future__ import annotations
@@ -11,15 +15,16 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import psycopg
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
+from pytest_postgresql.executors import NoopExecutor
 
 from wdh_domain.pipelines import RetryConfig
 from wdh_io.database import create_engine
@@ -103,12 +108,32 @@ MATRIX: dict[str, tuple[str, pd.Series]] = {
 }
 
 
+#: the root conftest's ``clone_database`` fixture
+CloneDatabase = Callable[[NoopExecutor, str], AbstractContextManager[sa.URL]]
+
+
+@pytest.fixture(scope="module")
+def parity_url(wdh_pg_proc: NoopExecutor, clone_database: CloneDatabase) -> Iterator[sa.URL]:
+    """This module's own database (empty), whose sessions run in a zone far from UTC."""
+    with clone_database(wdh_pg_proc, "parity") as url:
+        engine = create_engine(url, pool_size=1)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"ALTER DATABASE {url.database} SET TimeZone TO '{ZONE}'")
+        finally:
+            engine.dispose()  # new connections get the far-from-UTC zone
+        yield url
+
+
 @pytest.fixture
-def engine(database_url: sa.URL, postgresql: psycopg.Connection[Any]) -> Iterator[sa.Engine]:
-    engine = create_engine(database_url, pool_size=2)
+def engine(parity_url: sa.URL) -> Iterator[sa.Engine]:
+    """An engine on the module's database, whose ``public`` schema is empty again."""
+    engine = create_engine(parity_url, pool_size=2)
     with engine.begin() as conn:
-        conn.exec_driver_sql(f"ALTER DATABASE {postgresql.info.dbname} SET TimeZone TO '{ZONE}'")
-    engine.dispose()  # new connections get the far-from-UTC zone
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+        zone = conn.exec_driver_sql("SHOW TimeZone").scalar_one()
+    assert zone == ZONE  # the database's setting reaches every new connection
     yield engine
     engine.dispose()
 

@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, RetryPolicy
 from sqlalchemy.engine import URL
 
-from wdh_io.database import upgrade_database
 from wdh_logging import configure_logging, reset_logging
 from wdh_orchestration import Domain, WarehouseResource, build_platform
 from wdh_orchestration.domains.sample import SAMPLE
@@ -26,10 +25,10 @@ RunJob = Callable[..., ExecuteInProcessResult]
 
 
 @pytest.fixture
-def migrated_url(database_url: URL) -> URL:
-    """This test's fresh database, migrated to head."""
-    upgrade_database(database_url)
-    return database_url
+def migrated_url(migrated_database_url: URL) -> URL:
+    """This test's own database, cloned from the session's template migrated to head
+    with the packaged migrations (the root conftest's ``migrated_database_url``)."""
+    return migrated_database_url
 
 
 @pytest.fixture
