@@ -39,7 +39,9 @@ def _reason(error: dict[str, Any]) -> RejectionReason:
 def _row_errors(result: PipelineResult) -> list[dict[str, Any]]:
     """The errors that belong to a row (whole-step errors have no row)."""
     errors = result.errors
-    return [dict(e) for e in errors[errors["row"].notna()].to_dict("records")]
+    return [
+        {str(k): v for k, v in e.items()} for e in errors[errors["row"].notna()].to_dict("records")
+    ]
 
 
 def rejection_reasons(result: PipelineResult) -> dict[int, list[RejectionReason]]:
