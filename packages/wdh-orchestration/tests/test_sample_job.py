@@ -60,6 +60,7 @@ def test_materialization_metadata_reports_counts_failures_and_the_load(run_job: 
 
     assert (meta["rows_read"], meta["rows_valid"], meta["rows_failed"]) == (20, 17, 3)
     assert (meta["rows_inserted"], meta["rows_updated"]) == (17, 0)
+    assert meta["rejected_rows"] == 3  # one error each, stored in rejected_rows
     assert meta["load_method"] == "copy"
     assert meta["load_duration_ms"] >= 0
     assert meta["duration_s"] >= 0
@@ -71,8 +72,7 @@ def test_materialization_metadata_reports_counts_failures_and_the_load(run_job: 
         (9, 11, "transaction_date"),
         (13, 15, "customer_name"),
     ]:
-        assert f"| {row} | {line} | ValidateSchemaStep |" in preview
-        assert f"Row: {row} \\| Field: {field}" in preview
+        assert f"| {row} | {line} | {field}: " in preview
 
 
 def test_every_check_passes_and_is_stored_with_the_run(run_job: Any, db: Any) -> None:
