@@ -17,6 +17,7 @@ from wdh_orchestration._landing import file_sha256
 from wdh_orchestration._platform import Platform, build_platform
 from wdh_orchestration._retry import retry_policy_for
 from wdh_orchestration._scope import op_scope
+from wdh_orchestration._stream import DryRun, StreamedLoad, StreamedRunError, load_file, plan_file
 from wdh_orchestration._validation import ValidatedRows, build_validation_pipeline
 from wdh_orchestration.resources import WarehouseResource
 
@@ -25,10 +26,13 @@ __all__ = [
     "Domain",
     "DomainCheck",
     "DomainDefinitions",
+    "DryRun",
     "FileConfig",
     "LoadedFile",
     "Partitioning",
     "Platform",
+    "StreamedLoad",
+    "StreamedRunError",
     "ValidatedRows",
     "WarehouseResource",
     "build_domain",
@@ -39,8 +43,10 @@ __all__ = [
     "execution_id_for",
     "file_sha256",
     "is_transient",
+    "load_file",
     "one_line_console_logger",
     "op_scope",
+    "plan_file",
     "record_failed_run",
     "retry_only_transient",
     "retry_policy_for",

@@ -33,9 +33,9 @@ from dagster import (
     MaterializeResult,
     RetryPolicy,
     SensorDefinition,
-    asset,
     define_asset_job,
     in_process_executor,
+    multi_asset,
 )
 from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,  # not exported by dagster; the type of define_asset_job's result
@@ -126,21 +126,40 @@ def build_domain(
     )
     key = table_asset_key(domain)
 
-    @asset(
-        key=key,
-        deps=[source],
-        description=domain.description or f"{domain.schema}.{domain.table}",
-        group_name=domain.name,
-        kinds={"postgres"},
+    @multi_asset(
+        name=key.to_python_identifier(),
+        specs=[
+            AssetSpec(
+                key=key,
+                deps=[source],
+                description=domain.description or f"{domain.schema}.{domain.table}",
+                group_name=domain.name,
+                kinds={"postgres"},
+                partitions_def=partitions,
+                metadata={
+                    "table": f"{domain.schema}.{domain.table}",
+                    "keys": ", ".join(domain.keys),
+                },
+                # A dry run yields no materialization...
+                skippable=True,
+            )
+        ],
         partitions_def=partitions,
         check_specs=check_specs(domain, key),
-        metadata={"table": f"{domain.schema}.{domain.table}", "keys": ", ".join(domain.keys)},
-        # A dry run yields no materialization (and so no check results).
-        output_required=False,
+        # ...and no check results: Dagster makes them optional for a subsettable asset.
+        can_subset=True,
     )
     def _table(
         context: AssetExecutionContext, config: FileConfig, warehouse: WarehouseResource
     ) -> Iterator[MaterializeResult[None] | AssetCheckResult]:
+        if key not in context.selected_asset_keys:
+            raise Failure(
+                description=(
+                    f"the checks of {key.to_user_string()} run with its load: materialize "
+                    "the asset (with its checks), not the checks alone"
+                ),
+                allow_retries=False,
+            )
         path = _file_to_read(domain, context, config, landing)
         encoding = config.encoding or domain.encoding
         if config.dry_run:
