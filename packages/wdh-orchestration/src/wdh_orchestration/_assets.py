@@ -267,7 +267,7 @@ def _dry_run(
     op_context = context.op_execution_context
     execution_id = execution_id_for(op_context)
     with (
-        bound_contextvars(execution_id=execution_id, dagster_run_id=context.run_id),
+        bound_contextvars(execution_id=execution_id, dagster_run_id=op_context.run_id),
         retry_only_transient("dry run failed", last_attempt=is_last_attempt(op_context)),
     ):
         try:
