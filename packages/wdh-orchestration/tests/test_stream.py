@@ -5,11 +5,16 @@ rejected rows, dry runs writing nothing."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from dagster import DagsterEventType, ExecuteInProcessResult
+from sqlalchemy.engine import URL
 
 from wdh_io.loader import LoadTransaction
 from wdh_orchestration import (
@@ -269,3 +274,94 @@ def test_reloading_an_identical_file_writes_no_row(runs: Runs, db: Db, tmp_path:
     assert again.rows_unchanged == 49
     after = db.query("SELECT record_id, loaded_at, xmin::text AS version FROM sample_data")
     assert after == before  # not rewritten: same loaded_at, same row versions
+
+
+# --- in a process of its own: killed, or with less memory than the file --------------
+
+CHILD = Path(__file__).with_name("stream_child.py")
+
+
+def child_env(url: URL) -> dict[str, str]:
+    return {**os.environ, "WDH_TEST_DATABASE_URL": url.render_as_string(hide_password=False)}
+
+
+def sample_file(path: Path, rows: int, *, bad_every: int = 50) -> Path:
+    """*rows* sample-shaped rows, one in *bad_every* invalid, written in blocks."""
+    with path.open("w", encoding="utf-8") as out:
+        out.write(HEADER)
+        block: list[str] = []
+        for i in range(1, rows + 1):
+            block.append(bad(i) if i % bad_every == 0 else good(i))
+            if len(block) == 10_000:
+                out.write("".join(block))
+                block.clear()
+        out.write("".join(block))
+    return path
+
+
+@pytest.mark.slow
+def test_a_killed_streamed_load_leaves_neither_data_nor_rejected_rows(
+    migrated_url: URL, db: Db, tmp_path: Path
+) -> None:
+    path = sample_file(tmp_path / "big.csv", 3_000, bad_every=10)
+    child = subprocess.Popen(
+        [sys.executable, str(CHILD), "exec_killed", str(path), "1024", "--pause-after", "4"],
+        env=child_env(migrated_url),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        seen = [child.stdout.readline() for _ in range(4)]
+        assert all(line.startswith("chunk ") for line in seen), seen
+        # The child sits in its open load transaction, holding chunks of rows and
+        # rejected rows that nobody else can see yet.
+        assert (
+            db.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state = 'idle in transaction'"
+            )
+            == 1
+        )
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+
+    assert child.returncode == -signal.SIGKILL
+    assert db.scalar("SELECT count(*) FROM sample_data") == 0
+    assert db.scalar("SELECT count(*) FROM rejected_rows") == 0
+    # the audit row, committed before the load began, still says the run never ended
+    assert db.scalar("SELECT status FROM pipeline_executions") == "running"
+
+
+@pytest.mark.slow
+def test_a_file_larger_than_the_memory_left_to_the_load_loads(
+    migrated_url: URL, db: Db, tmp_path: Path
+) -> None:
+    headroom = 24 << 20
+
+    def run(path: Path, execution_id: str, limit: int = 0) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, str(CHILD), execution_id, str(path), str(1 << 20)]
+            + (["--address-space", str(limit)] if limit else []),
+            env=child_env(migrated_url),
+            capture_output=True,
+            text=True,
+            timeout=1200,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.splitlines()
+
+    # What the load needs of address space on a file of a few chunks...
+    small = sample_file(tmp_path / "small.csv", 40_000)
+    calibrated = int(run(small, "exec_small")[-1].split()[1])
+    # ...and a file twice the headroom left above that, loaded under the cap.
+    big = sample_file(tmp_path / "big.csv", 1_000_000)
+    assert big.stat().st_size > 2 * headroom
+
+    lines = run(big, "exec_big", calibrated + headroom)
+
+    assert lines[-2] == "loaded 980000 20000"
+    assert db.scalar("SELECT count(*) FROM sample_data") == 1_000_000 - 20_000
+    assert db.scalar("SELECT count(*) FROM rejected_rows WHERE execution_id = 'exec_big'") == 20_000
