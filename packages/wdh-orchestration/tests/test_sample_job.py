@@ -183,10 +183,10 @@ def test_a_second_run_advances_loaded_at_of_the_updated_rows(
     assert run_job().success
     [first] = db.query("SELECT min(loaded_at) AS lo, max(loaded_at) AS hi FROM sample_data")
     assert first.lo == first.hi  # one load, one time
-    # every valid row changed: a new e-mail domain
+    # every valid row changed: its transaction a year earlier
     changed = tmp_path / "sample_changed.csv"
     text = sample_csv_path().read_text(encoding="utf-8")
-    changed.write_text(text.replace("@", "@new."), encoding="utf-8")
+    changed.write_text(text.replace(",2024-", ",2023-"), encoding="utf-8")
 
     second_run = run_job(changed)
     assert second_run.success
