@@ -365,3 +365,32 @@ def test_a_file_larger_than_the_memory_left_to_the_load_loads(
     assert lines[-2] == "loaded 980000 20000"
     assert db.scalar("SELECT count(*) FROM sample_data") == 1_000_000 - 20_000
     assert db.scalar("SELECT count(*) FROM rejected_rows WHERE execution_id = 'exec_big'") == 20_000
+
+
+def test_a_file_with_only_its_header_loads_nothing_and_succeeds(
+    runs: Runs, db: Db, tmp_path: Path
+) -> None:
+    _, loaded = runs.load(write(tmp_path / "empty.csv", []))
+
+    assert (loaded.rows_read, loaded.rows_failed, loaded.chunks) == (0, 0, 1)
+    assert loaded.result.rows_written == 0
+    assert {c.name: o.passed for c, o in loaded.outcomes}["non_empty_load"] is False
+    assert db.scalar("SELECT count(*) FROM sample_data") == 0
+
+
+def test_a_file_without_a_required_column_fails_validation_and_keeps_nothing(
+    runs: Runs, db: Db, tmp_path: Path
+) -> None:
+    path = tmp_path / "no_amount.csv"
+    path.write_text(
+        "record_id,customer_name,email,transaction_date,region\n1,A,a@b.cn,2024-01-01,x\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(StreamedRunError) as caught:
+        runs.load(path)
+
+    assert str(caught.value).startswith("validation failed: ")
+    assert "amount" in str(caught.value)
+    assert db.scalar("SELECT status FROM pipeline_executions") == "failed"
+    assert db.scalar("SELECT count(*) FROM rejected_rows") == 0
