@@ -27,7 +27,7 @@ import sqlalchemy as sa
 import structlog
 from pydantic import BaseModel
 
-from wdh_domain.pipelines import Pipeline, PipelineResult
+from wdh_domain.pipelines import Pipeline, PipelineResult, new_execution_id
 from wdh_io.audit import AuditRecorder
 from wdh_io.loader import LoadTransaction, WarehouseLoader
 from wdh_io.quarantine import (
@@ -150,13 +150,14 @@ def replay_run(
     domains: Sequence[Domain],
     *,
     execution_id: str,
-    replay_execution_id: str,
+    replay_execution_id: str | None = None,
     domain: str | None = None,
     close_failed: bool = True,
 ) -> ReplayResult:
     """Replay the unresolved rejected rows of run *execution_id* with the current model
     of their domain (one of *domains*; *domain* names it when the run rejected rows of
-    several), as execution *replay_execution_id* (see the module docstring).
+    several), as execution *replay_execution_id* (default: a new ``exec_…`` id; see the
+    module docstring).
 
     Nothing to replay (the run rejected no row, or every one is resolved) returns a
     result whose :attr:`~ReplayResult.nothing_to_replay` is true and writes nothing.
@@ -173,7 +174,8 @@ def replay_run(
         wdh_io.errors.WdhIoError: the database failed, or the rows that now pass cannot
             be loaded (duplicate keys, a constraint). Nothing was changed.
     """
-    if execution_id == replay_execution_id:
+    replay_id = replay_execution_id or new_execution_id()
+    if execution_id == replay_id:
         raise ReplayError(f"run {execution_id!r} cannot replay itself")
     plan = loader.run_in_transaction(
         lambda tx: _plan(tx.connection, domains, execution_id, domain),
@@ -190,7 +192,7 @@ def replay_run(
         _log.info("replay.nothing_to_replay", execution_id=execution_id, domain=result.domain)
         return result
     audit.ensure_run(
-        execution_id=replay_execution_id,
+        execution_id=replay_id,
         pipeline_name=f"{chosen.name}_replay",
         input_file_path=plan.source_file,
     )
@@ -201,19 +203,19 @@ def replay_run(
                 audit,
                 chosen,
                 execution_id=execution_id,
-                replay_execution_id=replay_execution_id,
+                replay_execution_id=replay_id,
                 resolved_before=plan.resolved,
             ),
             operation=f"replay {execution_id}",
         )
     except Exception as exc:
         if close_failed:
-            _close_failed(audit, replay_execution_id, exc)
+            _close_failed(audit, replay_id, exc)
         raise
     _log.info(
         "replay.completed",
         execution_id=execution_id,
-        replay_execution_id=replay_execution_id,
+        replay_execution_id=replay_id,
         domain=chosen.name,
         rows_replayed=result.rows_replayed,
         rows_resolved=result.rows_resolved,
@@ -293,7 +295,7 @@ def _replay_in(
     locked = unresolved_rows(connection, execution_id)  # FOR UPDATE until COMMIT
     _refuse_shared_input_rows(connection, execution_id, domain)
     rows = [r for r in locked if r.domain == domain.name]
-    verdict = _validate(domain, rows, replay_execution_id) if rows else None
+    verdict = _validate(domain, rows, execution_id, replay_execution_id) if rows else None
     still_rejected = verdict.reasons if verdict is not None else {}
     passed = [r.input_row for r in rows if r.input_row not in still_rejected]
     inserted = updated = 0
@@ -376,7 +378,9 @@ class _Verdict:
     reasons: dict[int, list[RejectionReason]]  # by input row, the rows still rejected
 
 
-def _validate(domain: Domain, rows: list[ReplayRow], replay_execution_id: str) -> _Verdict:
+def _validate(
+    domain: Domain, rows: list[ReplayRow], execution_id: str, replay_execution_id: str
+) -> _Verdict:
     frame = replay_frame(rows, domain.model)
     result = replay_pipeline(domain).run(frame, execution_id=replay_execution_id)
     if not result.success:
@@ -384,7 +388,7 @@ def _validate(domain: Domain, rows: list[ReplayRow], replay_execution_id: str) -
         whole = errors[errors["row"].isna()]["message"].tolist() or ["the pipeline failed"]
         raise ReplayError(
             f"the current model of domain {domain.name!r} cannot validate the rejected rows "
-            f"of run {result.execution_id!r}: {'; '.join(str(m) for m in whole)}"
+            f"of run {execution_id!r}: {'; '.join(str(m) for m in whole)}"
         )
     positions = result.failed_rows["_row"]
     if positions.isna().any():
