@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from dagster import Definitions
 from sqlalchemy.engine import URL
 
 from wdh_config import Settings
@@ -254,6 +255,8 @@ def test_the_code_location_serves_the_replay_job(tmp_path: Path) -> None:
         )
     finally:
         reset_logging()
+    Definitions.validate_loadable(defs)  # what the UI's code server does on load
+    assert defs.get_repository_def().has_job(REPLAY_JOB_NAME)
     job = defs.resolve_job_def(REPLAY_JOB_NAME)
     config = job.run_config_schema.config_type.fields["ops"]  # type: ignore[attr-defined]
     replay_op = config.config_type.fields["replay"].config_type.fields["config"]
