@@ -66,14 +66,15 @@ STRICT = dataclasses.replace(SAMPLE, model=StrictRecord)
 # 2 no region -> valid (inserted)
 # 3 amount not a number and no region -> amount not a number (the region reason goes)
 # 4 no customer name -> no customer name (the same reason, untouched)
+# 5 amount over 1000 and no region -> valid (inserted; both its errors resolved)
 RAW: dict[str, list[Any]] = {
-    "record_id": ["1", "2", "3", "4", "5"],
-    "customer_name": ["Ann", "Bob", "Cy", "Di", None],
-    "email": ["ann@example.com", None, None, None, None],
-    "amount": ["10.00", "5000.00", "20", "not-a-number", "1"],
-    "transaction_date": ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"],
-    "region": ["North", "South", None, None, "East"],
-    "api_token": ["t0", "t1", "t2", "t3", "t4"],  # a secret-like column the table lacks
+    "record_id": ["1", "2", "3", "4", "5", "6"],
+    "customer_name": ["Ann", "Bob", "Cy", "Di", None, "Eve"],
+    "email": ["ann@example.com", None, None, None, None, None],
+    "amount": ["10.00", "5000.00", "20", "not-a-number", "1", "2000.00"],
+    "transaction_date": [f"2024-01-0{day}" for day in range(1, 7)],
+    "region": ["North", "South", None, None, "East", None],
+    "api_token": ["t0", "t1", "t2", "t3", "t4", "t5"],  # a secret-like column the table lacks
 }
 
 
@@ -159,13 +160,14 @@ def replay(warehouse: WarehouseResource, replay_id: str = REPLAY, **kwargs: Any)
     )
 
 
-def test_the_strict_run_quarantined_four_rows(warehouse: WarehouseResource, db: Db) -> None:
+def test_the_strict_run_quarantined_five_rows(warehouse: WarehouseResource, db: Db) -> None:
     record_run(warehouse)
     assert reasons(db) == {
         1: {("amount", "less_than_equal")},
         2: {("region", "string_type")},
         3: {("amount", "decimal_parsing"), ("region", "string_type")},
         4: {("customer_name", "string_type")},
+        5: {("amount", "less_than_equal"), ("region", "string_type")},
     }
 
 
@@ -181,17 +183,17 @@ def test_replay_upserts_the_rows_that_now_pass_and_re_reasons_the_others(
 
     result = replay(warehouse)
 
-    assert (result.rows_replayed, result.rows_resolved, result.rows_rejected) == (4, 2, 2)
-    assert (result.rows_inserted, result.rows_updated, result.reasons_changed) == (1, 1, 1)
+    assert (result.rows_replayed, result.rows_resolved, result.rows_rejected) == (5, 3, 2)
+    assert (result.rows_inserted, result.rows_updated, result.reasons_changed) == (2, 1, 1)
     assert result.summary() == (
-        f"replayed 4 rejected rows of run {RUN} (sample) as {REPLAY}: 2 resolved "
-        "(1 inserted, 1 updated), 2 still rejected (1 reasons changed)"
+        f"replayed 5 rejected rows of run {RUN} (sample) as {REPLAY}: 3 resolved "
+        "(2 inserted, 1 updated), 2 still rejected (1 reasons changed)"
     )
     rows = {
         r.record_id: r
         for r in db.query("SELECT record_id, amount, region, loaded_at FROM sample_data")
     }
-    assert sorted(rows) == [1, 2, 3]
+    assert sorted(rows) == [1, 2, 3, 6]
     assert rows[2].amount == Decimal("5000.00")  # updated from 50
     assert rows[3].region is None
     assert rows[1].loaded_at == before  # not replayed, not touched
@@ -205,6 +207,8 @@ def test_replay_upserts_the_rows_that_now_pass_and_re_reasons_the_others(
     assert [(r.input_row, r.resolved_by_execution_id) for r in resolved] == [
         (1, REPLAY),
         (2, REPLAY),
+        (5, REPLAY),
+        (5, REPLAY),  # both errors of the row
     ]
     assert reasons(db) == {
         3: {("amount", "decimal_parsing")},
@@ -223,9 +227,10 @@ def test_replay_upserts_the_rows_that_now_pass_and_re_reasons_the_others(
         "success",
         "sample_x.csv",
     )
-    assert (audit.rows_input, audit.rows_output, audit.rows_failed) == (4, 2, 2)
+    assert (audit.rows_input, audit.rows_output, audit.rows_failed) == (5, 3, 2)
     metrics = db.metrics(REPLAY)
-    assert (metrics["rows_resolved"], metrics["rows_read"], metrics["rows_failed"]) == (2, 4, 2)
+    assert (metrics["rows_resolved"], metrics["errors_resolved"]) == (3, 4)
+    assert (metrics["rows_read"], metrics["rows_failed"]) == (5, 2)
 
 
 def test_a_second_replay_changes_nothing(warehouse: WarehouseResource, db: Db) -> None:
@@ -246,7 +251,7 @@ def test_a_replay_with_the_same_model_changes_nothing(warehouse: WarehouseResour
 
     result = replay(warehouse, domains=(STRICT,))
 
-    assert (result.rows_replayed, result.rows_resolved, result.reasons_changed) == (4, 0, 0)
+    assert (result.rows_replayed, result.rows_resolved, result.reasons_changed) == (5, 0, 0)
     assert snapshot(db) == before
 
 
@@ -300,8 +305,9 @@ def test_a_run_whose_rows_are_all_resolved_has_nothing_to_replay(
                 "(it rejected rows of: sample)"
             ),
         ),
+        ({"execution_id": REPLAY}, f"run {REPLAY!r} cannot replay itself"),
     ],
-    ids=["unknown-run", "unknown-domain", "undeclared-domain", "domain-without-rows"],
+    ids=["unknown-run", "unknown-domain", "undeclared-domain", "domain-without-rows", "itself"],
 )
 def test_a_replay_that_cannot_be_done_says_why_and_writes_nothing(
     warehouse: WarehouseResource, db: Db, kwargs: dict[str, Any], message: str
@@ -385,6 +391,8 @@ def test_two_domains_sharing_input_rows_are_not_replayed_apart(
     other = dataclasses.replace(SAMPLE, name="other", table="other_data")
     before = snapshot(db)
 
+    with pytest.raises(ReplayError, match=r"several domains \(other, sample\): name the one"):
+        replay(warehouse, domains=(SAMPLE, other))
     with pytest.raises(ReplayError, match="another domain at the same input rows"):
         replay(warehouse, domains=(SAMPLE, other), domain="sample")
 
@@ -447,14 +455,14 @@ def test_the_replay_job_replays_a_run(
     result = run_replay_job(warehouse, instance, landing_dir, {"execution_id": RUN})
 
     assert result.success
-    assert result.output_for_node("replay") == 2
+    assert result.output_for_node("replay") == 3
     [audit] = db.query("SELECT * FROM pipeline_executions WHERE pipeline_name = 'sample_replay'")
     assert audit.execution_id.endswith(result.run_id)  # the Dagster run's audit id
     assert audit.status == "success"
     assert reasons(db).keys() == {3, 4}
     [output] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_OUTPUT]
     metadata = output.event_specific_data.metadata  # type: ignore[union-attr]
-    assert metadata["rows_resolved"].value == 2
+    assert metadata["rows_resolved"].value == 3
     assert metadata["replayed_execution_id"].value == RUN
 
 

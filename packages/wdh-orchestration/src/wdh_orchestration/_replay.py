@@ -307,13 +307,14 @@ def _replay_in(
             frame, domain.table, schema=domain.schema, upsert_keys=list(domain.keys)
         )
         inserted, updated, load_ms = loaded.rows_inserted, loaded.rows_updated, loaded.duration_ms
-    resolved = mark_resolved(
+    errors_resolved = mark_resolved(
         connection, execution_id=execution_id, input_rows=passed, resolved_by=replay_execution_id
     )
     changed = update_reasons(connection, execution_id=execution_id, reasons=still_rejected)
     metrics: dict[str, float | int] = {
         **(quality_metrics(verdict.result) if verdict is not None else {}),
-        "rows_resolved": resolved,
+        "rows_resolved": len(passed),
+        "errors_resolved": errors_resolved,
         "rows_inserted": inserted,
         "rows_updated": updated,
         "reasons_changed": changed,
@@ -338,7 +339,7 @@ def _replay_in(
         domain=domain.name,
         replay_execution_id=replay_execution_id,
         rows_replayed=len(rows),
-        rows_resolved=resolved,
+        rows_resolved=len(passed),  # input rows; all of their errors are resolved
         rows_rejected=len(still_rejected),
         rows_inserted=inserted,
         rows_updated=updated,
