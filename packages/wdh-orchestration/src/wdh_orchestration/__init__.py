@@ -2,10 +2,11 @@
 
 A domain is declared once (:class:`Domain`, in ``domains/<name>/``); :func:`build_platform`
 turns the declarations into source and table assets, asset checks, one job per domain
-(``<name>_pipeline_job``), a landing sensor per domain and the run-status sensors that
-close the audit rows of failed and cancelled runs. `WarehouseResource` gives them the
-warehouse; the code location that serves them is ``apps/orchestrator``
-(``wdh_orchestrator.definitions``).
+(``<name>_pipeline_job``), a landing sensor per domain, the ``replay_rejected_rows`` job
+(:func:`replay_run`: a run's rejected rows validated again with the current model) and
+the run-status sensors that close the audit rows of failed and cancelled runs.
+`WarehouseResource` gives them the warehouse; the code location that serves them is
+``apps/orchestrator`` (``wdh_orchestrator.definitions``).
 """
 
 from wdh_orchestration._assets import DomainDefinitions, FileConfig, build_domain, table_asset_key
@@ -15,6 +16,14 @@ from wdh_orchestration._domain import CheckOutcome, Domain, DomainCheck, LoadedF
 from wdh_orchestration._failures import describe_failure, is_transient, retry_only_transient
 from wdh_orchestration._landing import file_sha256
 from wdh_orchestration._platform import Platform, build_platform
+from wdh_orchestration._replay import (
+    ReplayError,
+    ReplayResult,
+    replay_frame,
+    replay_pipeline,
+    replay_run,
+)
+from wdh_orchestration._replay_job import REPLAY_JOB_NAME, ReplayConfig, build_replay_job
 from wdh_orchestration._retry import retry_policy_for
 from wdh_orchestration._scope import op_scope
 from wdh_orchestration._stream import DryRun, StreamedLoad, StreamedRunError, load_file, plan_file
@@ -22,6 +31,7 @@ from wdh_orchestration._validation import ValidatedRows, build_validation_pipeli
 from wdh_orchestration.resources import WarehouseResource
 
 __all__ = [
+    "REPLAY_JOB_NAME",
     "CheckOutcome",
     "Domain",
     "DomainCheck",
@@ -31,12 +41,16 @@ __all__ = [
     "LoadedFile",
     "Partitioning",
     "Platform",
+    "ReplayConfig",
+    "ReplayError",
+    "ReplayResult",
     "StreamedLoad",
     "StreamedRunError",
     "ValidatedRows",
     "WarehouseResource",
     "build_domain",
     "build_platform",
+    "build_replay_job",
     "build_validation_pipeline",
     "close_run",
     "describe_failure",
@@ -48,6 +62,9 @@ __all__ = [
     "op_scope",
     "plan_file",
     "record_failed_run",
+    "replay_frame",
+    "replay_pipeline",
+    "replay_run",
     "retry_only_transient",
     "retry_policy_for",
     "table_asset_key",

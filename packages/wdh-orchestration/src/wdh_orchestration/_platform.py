@@ -1,4 +1,4 @@
-"""``build_platform``: every domain's definitions plus the platform's own sensors."""
+"""``build_platform``: every domain's definitions plus the platform's own jobs and sensors."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 from wdh_orchestration._assets import DomainDefinitions, build_domain
 from wdh_orchestration._console import one_line_console_logger
 from wdh_orchestration._domain import Domain
+from wdh_orchestration._replay_job import build_replay_job
 from wdh_orchestration._retention import run_retention_job, run_retention_schedule
 from wdh_orchestration._run_sensors import audit_run_sensors
 
@@ -58,9 +59,10 @@ def build_platform(
     log_level: str = "INFO",
     retry_policy: RetryPolicy | None = None,
 ) -> Platform:
-    """Build each domain (see ``build_domain``), the audit run-status sensors over all
-    their jobs, the daily run-retention job, and the one-line ``console`` logger at
-    *log_level*; *retry_policy* overrides every job's op retry policy.
+    """Build each domain (see ``build_domain``), the ``replay_rejected_rows`` job over
+    all of them (see ``build_replay_job``), the audit run-status sensors over those jobs,
+    the daily run-retention job, and the one-line ``console`` logger at *log_level*;
+    *retry_policy* overrides every job's op retry policy.
 
     Raises:
         ValueError: two domains share a name or a table.
@@ -73,7 +75,9 @@ def build_platform(
     built = {
         d.name: build_domain(d, landing_dir=landing_dir, retry_policy=retry_policy) for d in domains
     }
-    jobs = [b.job for b in built.values()]
+    replay = build_replay_job(domains, retry_policy=retry_policy)
+    jobs: list[UnresolvedAssetJobDefinition | JobDefinition] = [b.job for b in built.values()]
+    jobs.append(replay)
     return Platform(
         domains=built,
         assets=[a for b in built.values() for a in (b.source, b.table)],

@@ -17,6 +17,7 @@ import structlog
 from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
+    JobDefinition,
     RunFailureSensorContext,
     RunStatusSensorContext,
     SensorDefinition,
@@ -54,7 +55,7 @@ def close_audit_row(
 
 
 def audit_run_sensors(
-    jobs: Sequence[UnresolvedAssetJobDefinition],
+    jobs: Sequence[UnresolvedAssetJobDefinition | JobDefinition],
 ) -> list[SensorDefinition]:
     """``audit_failed_runs`` and ``audit_cancelled_runs``, monitoring *jobs*."""
 
