@@ -45,8 +45,9 @@ from wdh_io.errors import DatabaseError, TransientDatabaseError, WdhIoError
 from wdh_io.loader._copy import copy_append, copy_upsert, supports_copy
 from wdh_io.loader._generic import generic_append, generic_upsert, supports_upsert
 from wdh_io.loader._projection import Catalog, TableInfo, project
-from wdh_io.loader._result import LoadMethod, LoadResult
+from wdh_io.loader._result import LoadMethod, LoadPlan, LoadResult
 from wdh_io.loader._session import utc_session
+from wdh_io.loader._staged import StagedLoad
 from wdh_io.loader._values import ColumnSpec, prepare_frame
 from wdh_logging import get_logger
 
@@ -74,6 +75,20 @@ class LoadTransaction:
         self._loader = loader
         self.connection = connection
         self.failed: BaseException | None = None
+
+    def staged_load(
+        self,
+        table: str,
+        *,
+        schema: str = "public",
+        upsert_keys: Sequence[str] | None = None,
+        compare_ignore: Sequence[str] = ("loaded_at",),
+    ) -> StagedLoad:
+        """A load fed chunk by chunk (:meth:`StagedLoad.append`) and written once
+        (:meth:`StagedLoad.merge`) inside this transaction."""
+        return StagedLoad(
+            self, table, schema=schema, upsert_keys=upsert_keys, compare_ignore=compare_ignore
+        )
 
     def load_dataframe(
         self,
@@ -291,6 +306,20 @@ class WarehouseLoader:
             lambda: self._with_retry(attempt, operation=f"load {schema}.{table}", log=log),
             upsert=bool(upsert_keys),
         )
+
+    def plan_dataframe(
+        self,
+        df: pd.DataFrame,
+        table: str,
+        *,
+        schema: str = "public",
+        upsert_keys: Sequence[str] | None = None,
+        preview_rows: int = 10,
+        compare_ignore: Sequence[str] = ("loaded_at",),
+    ) -> LoadPlan:
+        """What ``load_dataframe(df, table, schema=schema, upsert_keys=upsert_keys)`` would
+        do, found in a transaction that is rolled back: nothing is written."""
+        raise NotImplementedError
 
     def _logged_load(
         self, log: BoundLogger, df: pd.DataFrame, load: Callable[[], LoadResult], *, upsert: bool
