@@ -25,7 +25,7 @@ import datetime as dt
 import decimal
 import enum
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -506,18 +506,32 @@ def duplicate_keys_error(
     keys: Sequence[str],
     table: str,
     schema: str | None,
+    *,
+    labels: Sequence[Hashable] | None = None,
 ) -> DataValidationError:
-    """The error for rows (0-based positions, ascending) that share an upsert key."""
-    listed = ", ".join(str(int(p)) for p in positions[:_MAX_ROWS_LISTED])
+    """The error for rows (0-based positions, ascending) that share an upsert key.
+
+    With *labels* (the rows' index labels, for a load fed in chunks) the message lists
+    the labels and the error's ``index`` is the first one.
+    """
+    shown = positions[:_MAX_ROWS_LISTED]
     more = "" if len(positions) <= _MAX_ROWS_LISTED else ", …"
-    return DataValidationError(
-        f"duplicate upsert keys within one load: rows {listed}{more} share a key "
-        f"(columns {', '.join(keys)}); each key may appear once per call",
+    if labels is None:
+        rows = "rows " + ", ".join(str(int(p)) for p in shown)
+    else:
+        listed = ", ".join(str(label) for label in labels[:_MAX_ROWS_LISTED])
+        rows = f"rows with index labels {listed}"
+    error = DataValidationError(
+        f"duplicate upsert keys within one load: {rows}{more} share a key "
+        f"(columns {', '.join(keys)}); each key may appear once per load",
         table=table,
         schema=schema,
         column=keys[0] if len(keys) == 1 else None,
         row=int(positions[0]),
     )
+    if labels:
+        error.name_index_label(labels[0])
+    return error
 
 
 def prepare_frame(
