@@ -339,3 +339,21 @@ def test_a_dry_run_of_an_append_writes_nothing(engine: sa.Engine, method: str) -
     assert _frame_values(plan.inserts) == [(1, "a"), (2, "b")]
     assert plan.updates.empty
     assert stored(engine) == []
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_repeated_key_is_refused_even_when_its_first_row_is_unchanged(
+    engine: sa.Engine, method: str
+) -> None:
+    # 'ab' and 'ab  ' are one char(5) key; the first row equals the stored one, so the
+    # merge alone would skip it and then update the key from the second row.
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE codes (k char(5) PRIMARY KEY, v text); "
+            "INSERT INTO codes VALUES ('ab', 'x')"
+        )
+    frame = pd.DataFrame({"k": ["ab", "ab  "], "v": ["x", "changed"]})
+    with pytest.raises(DataValidationError, match="rows 0, 1 share a key"):
+        loader_for(engine, method).load_dataframe(frame, "codes", upsert_keys=["k"])
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT k, v FROM codes").all() == [("ab   ", "x")]

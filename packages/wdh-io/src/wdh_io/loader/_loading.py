@@ -39,9 +39,13 @@ from wdh_io.loader._staging import (
     merge_from_stage,
     plan_from_stage,
 )
-from wdh_io.loader._values import ColumnSpec, prepare_frame
+from wdh_io.loader._values import ColumnKind, ColumnSpec, prepare_frame
 
 __all__ = ["LoadSettings", "Loading", "name_index_label"]
+
+#: Key kinds whose values the frame's duplicate check compares exactly as PostgreSQL
+#: does (unlike ``char(n)`` text, rounded numerics, nanosecond timestamps, uuid text).
+_EXACT_KEY_KINDS = frozenset({ColumnKind.INTEGER, ColumnKind.DATE, ColumnKind.BOOLEAN})
 
 #: Rows of an append-mode load kept for :meth:`Loading.plan`'s preview.
 _APPEND_PREVIEW_ROWS = 100
@@ -266,6 +270,10 @@ class Loading:
         )
 
     def _check_duplicates(self, stage: str, context: dict[str, Any]) -> None:
+        if len(self._labels) == 1 and all(
+            spec.kind in _EXACT_KEY_KINDS for spec in self._specs or () if spec.name in self.keys
+        ):
+            return  # one frame, already checked by values PostgreSQL compares the same way
         check_duplicates(
             self._connection,
             stage,
