@@ -325,6 +325,34 @@ def test_partitioned_tables_take_upserts_with_exact_counts(engine: sa.Engine) ->
     assert results["copy"][:2] == [(2, 0, 1, (), 0), (2, 1, 1, (), 0)]
 
 
+def test_partitions_with_a_skipping_trigger_count_unchanged_rows_exactly(
+    engine: sa.Engine,
+) -> None:
+    results = {}
+    for method in METHODS:
+        table = f"pt_{method}"
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"CREATE TABLE {table} (id integer PRIMARY KEY, v text) PARTITION BY RANGE (id); "
+                f"CREATE TABLE {table}_low PARTITION OF {table} FOR VALUES FROM (0) TO (10); "
+                f"CREATE TABLE {table}_high PARTITION OF {table} FOR VALUES FROM (10) TO (99); "
+                f"CREATE FUNCTION pskip_{method}() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN IF NEW.v = 'skip' THEN RETURN NULL; END IF; RETURN NEW; END $$; "
+                f"CREATE TRIGGER skip BEFORE INSERT OR UPDATE ON {table}_high "
+                f"FOR EACH ROW EXECUTE FUNCTION pskip_{method}(); "
+                f"INSERT INTO {table} VALUES (1, 'a'), (11, 'b'), (12, 'c')"
+            )
+        loader = WarehouseLoader(engine, method=method, retry=NO_RETRY)  # type: ignore[arg-type]
+        # 1 and 11 as stored, 12 skipped by the trigger, 2 new, 13 new but skipped
+        frame = pd.DataFrame({"id": [1, 11, 12, 2, 13], "v": ["a", "b", "skip", "n", "skip"]})
+        result = loader.load_dataframe(frame, table, upsert_keys=["id"])
+        results[method] = (_comparable(result), _stored_rows(engine, table))
+    assert results["copy"] == results["generic"]
+    (inserted, updated, _, _, unchanged), stored = results["copy"]
+    assert (inserted, updated, unchanged) == (1, 0, 2)
+    assert stored == [(1, "a"), (2, "n"), (11, "b"), (12, "c")]
+
+
 def _stored_rows(engine: sa.Engine, table: str) -> list[tuple[Any, ...]]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1, 2")]

@@ -1,19 +1,25 @@
-"""PostgreSQL staging tables and the one ``INSERT … ON CONFLICT`` both upsert paths run.
+"""PostgreSQL staging tables and the statements both upsert paths run on them.
 
 Both paths upsert the same way on PostgreSQL: the rows go into a temporary staging table
-(by COPY, or by batched INSERT on the generic path), then one
-``INSERT … SELECT … ON CONFLICT (keys) DO UPDATE`` merges them. So what PostgreSQL
-stores and counts is decided by one statement, whatever the path or the batch size:
+(by COPY, or by batched INSERT on the generic path; one table for all the chunks of a
+load), then one ``INSERT … SELECT … ON CONFLICT (keys) DO UPDATE … WHERE`` a data column
+differs merges them. So what PostgreSQL stores and counts is decided by one statement,
+whatever the path, the batch size or the chunks:
 
-* **counts** are what the statement returned: rows a ``BEFORE`` trigger skipped are
-  in neither count. On an ordinary table ``RETURNING (xmax = 0)`` tells inserts from
-  updates; partitioned tables and views have no ``xmax`` to read, so there the keys
-  that existed before the statement (a CTE, which sees the statement's snapshot) are
-  matched against the returned keys;
+* **unchanged rows** (data columns ``IS NOT DISTINCT FROM`` the stored row's) are not
+  written; :func:`compared_columns` says which columns count and how they are compared;
+* **counts** are what the statement returned: on an ordinary table without ``BEFORE``
+  row triggers ``RETURNING (xmax = 0)`` tells inserts from updates and every other
+  staged row is unchanged; on partitioned tables, views (no ``xmax``) and tables whose
+  triggers may skip rows, the stored rows before the statement (a CTE, which sees the
+  statement's snapshot) are matched against the returned keys, and only rows equal to
+  their stored row count as unchanged — a row a trigger skipped is in no count;
 * **duplicate keys** are judged by PostgreSQL's own equality (``'ab'`` and ``'ab  '`` in a
-  ``char(5)`` key, ``1.001`` and ``1.002`` in a ``numeric(10, 2)`` key): the merge fails
-  with ``21000``, is rolled back to a savepoint, and the staging table (whose physical
-  order is the frame's row order) names the rows sharing a key.
+  ``char(5)`` key, ``1.001`` and ``1.002`` in a ``numeric(10, 2)`` key): a unique index
+  built on the staging table finds them (in a savepoint), and the staging table (whose
+  physical order is the staged order) names the rows sharing a key;
+* a **plan** (:func:`plan_from_stage`) counts and previews the same three kinds by
+  joining the staging table to the table, writing nothing else.
 
 Identifiers are always quoted by :func:`quote`; no data enters the SQL text.
 """
