@@ -263,10 +263,12 @@ def check_duplicates(
     is skipped, and PostgreSQL would then not see the key "affected twice".
     """
     conflict = ", ".join(quote(key) for key in keys)
+    index = quote(stage.strip('"') + "_keys")  # our own name: no quote inside
     savepoint = connection.begin_nested()
     try:
         connection.exec_driver_sql(
-            f"CREATE UNIQUE INDEX ON {stage} ({conflict})", execution_options=_NO_PARAMETERS
+            f"CREATE UNIQUE INDEX {index} ON {stage} ({conflict})",
+            execution_options=_NO_PARAMETERS,
         )
     except sa.exc.DBAPIError as exc:
         savepoint.rollback()
@@ -285,6 +287,8 @@ def check_duplicates(
             labels=None if labels is None else [labels(row) for row in rows],
         ) from exc
     savepoint.commit()
+    # Dropped again so that later appends (after a plan) stream without index upkeep.
+    execute(connection, f"DROP INDEX {index}", error_context)
 
 
 def merge_from_stage(
