@@ -357,3 +357,25 @@ def test_a_repeated_key_is_refused_even_when_its_first_row_is_unchanged(
         loader_for(engine, method).load_dataframe(frame, "codes", upsert_keys=["k"])
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT k, v FROM codes").all() == [("ab   ", "x")]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_plan_then_more_chunks_then_the_merge(engine: sa.Engine, method: str) -> None:
+    seed(engine)
+    loader = loader_for(engine, method)
+    with loader.transaction() as tx:
+        load = tx.staged_load("people", upsert_keys=["id"])
+        load.append(people([1, 2], ["ann", "bob"]))
+        first = load.plan()
+        load.append(people([4], ["dan"], start=2))
+        second = load.plan()
+        result = load.merge()
+    assert (first.rows_insert, first.rows_update, first.rows_unchanged) == (0, 1, 1)
+    assert (second.rows_insert, second.rows_update, second.rows_unchanged) == (1, 1, 1)
+    assert (result.rows_inserted, result.rows_updated, result.rows_unchanged) == (1, 1, 1)
+    assert [(r[0], r[1]) for r in stored(engine)] == [
+        (1, "ann"),
+        (2, "bob"),
+        (3, "cid"),
+        (4, "dan"),
+    ]
