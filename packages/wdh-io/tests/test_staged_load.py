@@ -132,6 +132,21 @@ def test_a_key_repeated_across_chunks_is_refused_naming_the_rows(
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_a_key_repeated_within_a_chunk_is_named_by_index_labels(
+    engine: sa.Engine, method: str
+) -> None:
+    def body(tx: LoadTransaction) -> None:
+        load = tx.staged_load("people", upsert_keys=["id"])
+        with pytest.raises(DataValidationError) as caught:
+            load.append(people([1, 2, 1], ["a", "b", "c"], start=40))
+        assert "rows with index labels 40, 42 share a key" in str(caught.value)
+        assert (caught.value.row, caught.value.index) == (0, 40)
+
+    with pytest.raises(DatabaseError, match="rolled back"):
+        in_transaction(loader_for(engine, method), body)
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_a_repeated_key_is_refused_by_a_dry_run_too(engine: sa.Engine, method: str) -> None:
     def body(tx: LoadTransaction) -> None:
         load = tx.staged_load("people", upsert_keys=["id"])

@@ -166,7 +166,12 @@ class Loading:
                 schema=self.schema,
             )
         prepared = prepare_frame(
-            projected, specs, table=self.table, schema=self.schema, upsert_keys=self.keys
+            projected,
+            specs,
+            table=self.table,
+            schema=self.schema,
+            upsert_keys=self.keys,
+            name_labels=self._name_labels,
         )
         rows = len(prepared)
         self._batches += math.ceil(rows / self._settings.batch_size)

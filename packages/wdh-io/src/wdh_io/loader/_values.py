@@ -490,7 +490,9 @@ def _to_text_form(series: pd.Series, spec: ColumnSpec, where: _Where) -> pd.Seri
         raise  # unreachable: fail() raises
 
 
-def _check_upsert_keys(frame: pd.DataFrame, keys: Sequence[str], where: _Where) -> None:
+def _check_upsert_keys(
+    frame: pd.DataFrame, keys: Sequence[str], where: _Where, *, name_labels: bool
+) -> None:
     for key in keys:
         bad = _positions(frame[key].isna())
         if len(bad):
@@ -498,7 +500,13 @@ def _check_upsert_keys(frame: pd.DataFrame, keys: Sequence[str], where: _Where) 
     duplicated = frame.duplicated(subset=list(keys), keep=False)
     positions = _positions(duplicated)
     if len(positions):
-        raise duplicate_keys_error(positions, keys, where.table, where.schema)
+        labels = None
+        if name_labels:
+            labels = [
+                label.item() if isinstance(label, np.generic) else label
+                for label in frame.index[positions[:_MAX_ROWS_LISTED]]
+            ]
+        raise duplicate_keys_error(positions, keys, where.table, where.schema, labels=labels)
 
 
 def duplicate_keys_error(
@@ -541,11 +549,13 @@ def prepare_frame(
     table: str,
     schema: str | None,
     upsert_keys: Sequence[str] = (),
+    name_labels: bool = False,
 ) -> pd.DataFrame:
     """Validate ``frame`` (already projected onto ``specs``) and return it normalised.
 
     Raises :class:`~wdh_io.errors.DataValidationError` naming the column and first
-    offending row. Columns that need no change are shared with ``frame`` (no copy).
+    offending row (rows sharing a key by their index labels with ``name_labels``).
+    Columns that need no change are shared with ``frame`` (no copy).
     """
     where = _Where(table, schema)
     changed: dict[str, pd.Series] = {}
@@ -577,7 +587,7 @@ def prepare_frame(
             changed[spec.name] = series
     prepared = frame.assign(**changed) if changed else frame
     if upsert_keys:
-        _check_upsert_keys(prepared, upsert_keys, where)
+        _check_upsert_keys(prepared, upsert_keys, where, name_labels=name_labels)
     return prepared
 
 
