@@ -319,7 +319,7 @@ def test_sql_looking_identifiers_are_plain_names(engine: sa.Engine, method: str)
     loader = loader_for(engine, method)
     assert loader.load_dataframe(frame, table, schema='we"ird; --').rows_inserted == 2
     again = loader.load_dataframe(frame, table, schema='we"ird; --', upsert_keys=["id; --"])
-    assert (again.rows_inserted, again.rows_updated) == (0, 2)
+    assert (again.rows_inserted, again.rows_updated, again.rows_unchanged) == (0, 0, 2)
     assert count(engine, "t") == 0  # still there, untouched
     with engine.connect() as conn:
         got = conn.exec_driver_sql(
@@ -426,7 +426,7 @@ def test_duplicate_upsert_keys_rejected_whatever_the_batches(
         )
         assert str(err) == (
             "duplicate upsert keys within one load: rows 0, 3 share a key (columns id); each "
-            "key may appear once per call | table: public.people | column: id | row: 0"
+            "key may appear once per load | table: public.people | column: id | row: 0"
         )
 
 

@@ -73,6 +73,37 @@ def test_generic_append_and_upsert_count_exactly(engine: sa.Engine) -> None:
     assert str(stored).startswith("2024-01-01 00:00:00")  # the UTC instant
 
 
+def test_sqlite_upserts_leave_unchanged_rows_alone(engine: sa.Engine) -> None:
+    loader = WarehouseLoader(engine, batch_size=2)
+    loader.load_dataframe(
+        items([1, 2, 3]).assign(qty=pd.array([1, None, 3], dtype="Int64")), "items"
+    )
+    again = items([1, 2, 3, 4]).assign(
+        qty=pd.array([1, None, 30, 4], dtype="Int64")
+    )  # 1, 2 (NULL qty) as stored
+    result = loader.load_dataframe(again, "items", upsert_keys=["id"])
+    assert (result.rows_inserted, result.rows_updated, result.rows_unchanged) == (1, 1, 2)
+    assert table_rows(engine) == [(1, "n1", 1), (2, "n2", None), (3, "n3", 30), (4, "n4", 4)]
+    ignored = loader.load_dataframe(
+        again.assign(name="x"), "items", upsert_keys=["id"], compare_ignore=["name", "at"]
+    )
+    assert (ignored.rows_inserted, ignored.rows_updated, ignored.rows_unchanged) == (0, 0, 4)
+    assert table_rows(engine)[0] == (1, "n1", 1)
+
+
+def test_sqlite_has_no_staged_upserts_or_dry_runs(engine: sa.Engine) -> None:
+    loader = WarehouseLoader(engine, retry=RetryConfig(max_attempts=1))
+    with pytest.raises(DatabaseError, match="dry runs of upserts need PostgreSQL"):
+        loader.plan_dataframe(items([1]), "items", upsert_keys=["id"])
+    with loader.transaction() as tx:
+        with pytest.raises(DatabaseError, match="staged upserts need PostgreSQL"):
+            tx.staged_load("items", upsert_keys=["id"])
+        load = tx.staged_load("items")  # appends need no staging
+        assert load.append(items([1, 2])) == 2
+        assert load.merge().rows_inserted == 2
+    assert table_rows(engine) == [(1, "n1", 1), (2, "n2", 2)]
+
+
 def test_sqlite_errors_roll_back_everything(engine: sa.Engine) -> None:
     loader = WarehouseLoader(engine, batch_size=2, retry=RetryConfig(max_attempts=1))
     with pytest.raises(ConstraintViolationError, match="CHECK constraint failed") as caught:

@@ -146,7 +146,13 @@ def _stored(engine: sa.Engine, table: str) -> list[tuple[Any, ...]]:
 
 
 def _comparable(result: LoadResult) -> tuple[Any, ...]:
-    return (result.rows_inserted, result.rows_updated, result.batches, result.columns_dropped)
+    return (
+        result.rows_inserted,
+        result.rows_updated,
+        result.batches,
+        result.columns_dropped,
+        result.rows_unchanged,
+    )
 
 
 def _load_both_ways(
@@ -192,6 +198,9 @@ def test_both_paths_store_the_same(engine: sa.Engine, name: str, upsert: bool) -
     )
     assert outcome["copy"] == outcome["generic"]
     assert not isinstance(outcome["copy"], type), outcome["copy"]
+    if upsert:  # row 1 is loaded twice with the same value: unchanged the second time
+        (_, second), _ = outcome["copy"]
+        assert second[4] == 1, second
 
 
 #: What the values mean, checked on one path (the other must agree, by the matrix).
@@ -288,7 +297,8 @@ def test_views_load_the_same_both_ways(engine: sa.Engine) -> None:
         assert outcome["copy"] == outcome["generic"]
         counts, stored = outcome["copy"]
         assert stored == [(1, "a"), (2, "b"), (3, "c")]
-        assert counts == ([(2, 0, 1, ()), (1, 1, 1, ())] if upsert else [(3, 0, 2, ())])
+        # the upsert's second load: 3 inserted, 2 as stored (unchanged, not written)
+        assert counts == ([(2, 0, 1, (), 0), (1, 0, 1, (), 1)] if upsert else [(3, 0, 2, (), 0)])
 
 
 def test_partitioned_tables_take_upserts_with_exact_counts(engine: sa.Engine) -> None:
@@ -312,7 +322,35 @@ def test_partitioned_tables_take_upserts_with_exact_counts(engine: sa.Engine) ->
             _stored_rows(engine, table),
         ]
     assert results["copy"] == results["generic"]
-    assert results["copy"][:2] == [(2, 0, 1, ()), (2, 1, 1, ())]
+    assert results["copy"][:2] == [(2, 0, 1, (), 0), (2, 1, 1, (), 0)]
+
+
+def test_partitions_with_a_skipping_trigger_count_unchanged_rows_exactly(
+    engine: sa.Engine,
+) -> None:
+    results = {}
+    for method in METHODS:
+        table = f"pt_{method}"
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"CREATE TABLE {table} (id integer PRIMARY KEY, v text) PARTITION BY RANGE (id); "
+                f"CREATE TABLE {table}_low PARTITION OF {table} FOR VALUES FROM (0) TO (10); "
+                f"CREATE TABLE {table}_high PARTITION OF {table} FOR VALUES FROM (10) TO (99); "
+                f"CREATE FUNCTION pskip_{method}() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN IF NEW.v = 'skip' THEN RETURN NULL; END IF; RETURN NEW; END $$; "
+                f"CREATE TRIGGER skip BEFORE INSERT OR UPDATE ON {table}_high "
+                f"FOR EACH ROW EXECUTE FUNCTION pskip_{method}(); "
+                f"INSERT INTO {table} VALUES (1, 'a'), (11, 'b'), (12, 'c')"
+            )
+        loader = WarehouseLoader(engine, method=method, retry=NO_RETRY)  # type: ignore[arg-type]
+        # 1 and 11 as stored, 12 skipped by the trigger, 2 new, 13 new but skipped
+        frame = pd.DataFrame({"id": [1, 11, 12, 2, 13], "v": ["a", "b", "skip", "n", "skip"]})
+        result = loader.load_dataframe(frame, table, upsert_keys=["id"])
+        results[method] = (_comparable(result), _stored_rows(engine, table))
+    assert results["copy"] == results["generic"]
+    (inserted, updated, _, _, unchanged), stored = results["copy"]
+    assert (inserted, updated, unchanged) == (1, 0, 2)
+    assert stored == [(1, "a"), (2, "n"), (11, "b"), (12, "c")]
 
 
 def _stored_rows(engine: sa.Engine, table: str) -> list[tuple[Any, ...]]:
@@ -332,22 +370,25 @@ def test_rows_a_trigger_skips_are_not_counted(engine: sa.Engine, upsert: bool) -
                 "$$ BEGIN IF NEW.v = 'skip' THEN RETURN NULL; END IF; RETURN NEW; END $$; "
                 f"CREATE TRIGGER skip BEFORE INSERT OR UPDATE ON {table} "
                 f"FOR EACH ROW EXECUTE FUNCTION skip_{method}(); "
-                f"INSERT INTO {table} VALUES (1, 'old'), (2, 'old')"
+                f"INSERT INTO {table} VALUES (1, 'old'), (2, 'old'), (5, 'same')"
             )
         loader = WarehouseLoader(engine, method=method, batch_size=2, retry=NO_RETRY)  # type: ignore[arg-type]
-        frame = pd.DataFrame({"id": [1, 2, 3, 4], "v": ["skip", "new", "skip", "new"]})
+        frame = pd.DataFrame({"id": [1, 2, 3, 4, 5], "v": ["skip", "new", "skip", "new", "same"]})
         result = loader.load_dataframe(
-            frame.iloc[2:] if not upsert else frame, table, upsert_keys=["id"] if upsert else None
+            frame.iloc[2:4] if not upsert else frame,
+            table,
+            upsert_keys=["id"] if upsert else None,
         )
         results[method] = (_comparable(result), _stored_rows(engine, table))
     assert results["copy"] == results["generic"]
     counts, stored = results["copy"]
     if upsert:
-        assert counts[:2] == (1, 1)  # 4 inserted, 2 updated; 1 and 3 skipped
-        assert stored == [(1, "old"), (2, "new"), (4, "new")]
+        # 4 inserted, 2 updated, 5 unchanged; 1 and 3 skipped, which are not "unchanged"
+        assert (counts[0], counts[1], counts[4]) == (1, 1, 1)
+        assert stored == [(1, "old"), (2, "new"), (4, "new"), (5, "same")]
     else:
         assert counts[:2] == (1, 0)
-        assert stored == [(1, "old"), (2, "old"), (4, "new")]
+        assert stored == [(1, "old"), (2, "old"), (4, "new"), (5, "same")]
 
 
 @pytest.mark.parametrize("batch_size", [1, 1000])

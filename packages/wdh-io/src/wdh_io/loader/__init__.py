@@ -8,6 +8,14 @@ anything is wrong. See ``packages/wdh-io/docs/loader.md``.
 """
 
 from wdh_io.loader._loader import LoadTransaction, WarehouseLoader
-from wdh_io.loader._result import LoadMethod, LoadResult
+from wdh_io.loader._result import LoadMethod, LoadPlan, LoadResult
+from wdh_io.loader._staged import StagedLoad
 
-__all__ = ["LoadMethod", "LoadResult", "LoadTransaction", "WarehouseLoader"]
+__all__ = [
+    "LoadMethod",
+    "LoadPlan",
+    "LoadResult",
+    "LoadTransaction",
+    "StagedLoad",
+    "WarehouseLoader",
+]

@@ -1,8 +1,8 @@
 """The PostgreSQL fast path: ``COPY … FROM STDIN`` streamed from Arrow-written CSV.
 
 Appends stream straight into the target table (into a view: through a staging table).
-Upserts stream into a temporary staging table and then run the merge both paths share
-(``_staging``), so inserted and updated rows are what PostgreSQL counted.
+Upserts stream into a temporary staging table (``copy_stage``), which the merge both
+paths share (``_staging``) then writes, so the counts are what PostgreSQL counted.
 
 Everything runs on the caller's connection, inside the caller's transaction. The frame
 is converted block by block (``_BLOCK_ROWS`` rows of CSV at a time, built by a helper
@@ -26,16 +26,10 @@ from sqlalchemy.engine import Connection, Dialect
 from wdh_io._translate import is_disconnect, translate
 from wdh_io.errors import DataValidationError
 from wdh_io.loader._projection import TableInfo
-from wdh_io.loader._staging import (
-    create_stage,
-    insert_from_stage,
-    merge_from_stage,
-    qualified,
-    quote,
-)
+from wdh_io.loader._staging import create_stage, insert_from_stage, qualified, quote
 from wdh_io.loader._values import ColumnSpec, to_arrow
 
-__all__ = ["copy_append", "copy_upsert", "supports_copy"]
+__all__ = ["copy_append", "copy_stage", "supports_copy"]
 
 _BLOCK_ROWS = 32_768
 _WRITE_OPTIONS = pa_csv.WriteOptions(include_header=False, batch_size=16_384)
@@ -183,22 +177,14 @@ def copy_append(
     )
 
 
-def copy_upsert(
+def copy_stage(
     connection: Connection,
-    info: TableInfo,
+    stage: str,
     specs: Sequence[ColumnSpec],
     frame: pd.DataFrame,
-    upsert_keys: Sequence[str],
     *,
     error_context: dict[str, Any],
-) -> tuple[int, int]:
-    """COPY into a staging table, then the shared ``INSERT … ON CONFLICT DO UPDATE``.
-
-    Returns ``(rows_inserted, rows_updated)`` as PostgreSQL counted them.
-    """
-    stage = create_stage(connection, info, specs, error_context)
+) -> int:
+    """COPY ``frame`` into a staging table (see ``_staging``); return the rows staged."""
     columns_sql = ", ".join(quote(spec.name) for spec in specs)
-    _copy_in(connection, stage, columns_sql, frame, specs, error_context=error_context)
-    return merge_from_stage(
-        connection, info, specs, stage, upsert_keys, error_context=error_context
-    )
+    return _copy_in(connection, stage, columns_sql, frame, specs, error_context=error_context)

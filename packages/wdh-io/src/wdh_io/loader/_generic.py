@@ -6,13 +6,14 @@ server parses by the column's type, exactly as it parses COPY's text.
 
 * Appends insert the rows batch by batch; the count is what the database returned
   (``RETURNING`` where the dialect has it), so rows a trigger skipped are not counted.
-* Upserts on PostgreSQL insert the rows batch by batch into a staging table and then
-  run the merge the COPY path runs too (``_staging``): the same statement decides what
-  is stored, what is counted, and which keys are duplicates, whatever ``batch_size`` is.
-* Upserts on SQLite (no staging, no ``xmax``) run ``on_conflict_do_update`` per batch and
-  count inserts from the table's row count before and after, which is exact because
-  duplicate keys within one call are rejected beforehand and SQLite admits one writer
-  at a time.
+* Upserts on PostgreSQL insert the rows batch by batch into a staging table
+  (``generic_stage``), which the merge the COPY path runs too (``_staging``) then
+  writes: the same statements decide what is stored, what is counted, and which keys
+  are duplicates, whatever ``batch_size`` is.
+* Upserts on SQLite (no staging, no ``xmax``) run ``on_conflict_do_update … WHERE`` a
+  data column differs, per batch; inserts are counted from the table's row count before
+  and after, updates from the rows SQLite changed, which is exact because duplicate keys
+  within one call are rejected beforehand and SQLite admits one writer at a time.
 """
 
 from __future__ import annotations
@@ -26,12 +27,10 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
 from wdh_io._translate import translate
-from wdh_io.errors import DatabaseError
 from wdh_io.loader._projection import TableInfo
-from wdh_io.loader._staging import create_stage, merge_from_stage
 from wdh_io.loader._values import TEXT_FORM_KINDS, ColumnSpec, python_rows
 
-__all__ = ["generic_append", "generic_upsert", "supports_upsert"]
+__all__ = ["generic_append", "generic_stage", "sqlite_upsert", "supports_upsert"]
 
 
 def supports_upsert(dialect_name: str) -> bool:
@@ -115,54 +114,69 @@ def _count_rows(connection: Connection, table: sa.Table, error_context: dict[str
         raise translate(exc, dialect=connection.dialect, **error_context) from exc
 
 
-def generic_upsert(
+def generic_stage(
+    connection: Connection,
+    info: TableInfo,
+    specs: Sequence[ColumnSpec],
+    stage: str,
+    frame: pd.DataFrame,
+    *,
+    batch_size: int,
+    error_context: dict[str, Any],
+) -> int:
+    """INSERT ``frame`` into a staging table (see ``_staging``) batch by batch; return
+    the rows staged."""
+    _run_batches(
+        connection,
+        sa.insert(_target(info, specs, name=stage.strip('"').replace('""', '"'))),
+        frame,
+        specs,
+        batch_size=batch_size,
+        error_context=error_context,
+        returning=False,
+    )
+    return len(frame)
+
+
+def sqlite_upsert(
     connection: Connection,
     info: TableInfo,
     specs: Sequence[ColumnSpec],
     frame: pd.DataFrame,
     upsert_keys: Sequence[str],
     *,
+    compared: Sequence[str],
     batch_size: int,
     error_context: dict[str, Any],
-) -> tuple[int, int]:
-    """Upsert ``frame``; return (inserted, updated) as the database counted them."""
-    dialect_name = connection.dialect.name
-    if dialect_name == "postgresql":
-        stage = create_stage(connection, info, specs, error_context)
-        _run_batches(
-            connection,
-            sa.insert(_target(info, specs, name=stage.strip('"').replace('""', '"'))),
-            frame,
-            specs,
-            batch_size=batch_size,
-            error_context=error_context,
-            returning=False,
-        )
-        return merge_from_stage(
-            connection, info, specs, stage, upsert_keys, error_context=error_context
-        )
-    if dialect_name == "sqlite":
-        keys = set(upsert_keys)
-        updated_columns = [s.name for s in specs if s.name not in keys] or [upsert_keys[0]]
-        lite_statement = sqlite.insert(_target(info, specs))
+) -> tuple[int, int, int]:
+    """Upsert ``frame`` on SQLite; return (inserted, updated, unchanged).
+
+    A stored row whose *compared* columns all equal the frame's (``IS``: NULL equals
+    NULL) is left alone and counted unchanged.
+    """
+    keys = set(upsert_keys)
+    updated_columns = [s.name for s in specs if s.name not in keys]
+    lite_statement = sqlite.insert(_target(info, specs))
+    if compared:
+        target = _target(info, specs)
         statement = lite_statement.on_conflict_do_update(
             index_elements=list(upsert_keys),
             set_={name: lite_statement.excluded[name] for name in updated_columns},
+            where=sa.or_(
+                *(target.c[n].is_distinct_from(lite_statement.excluded[n]) for n in compared)
+            ),
         )
-        before = _count_rows(connection, info.table, error_context)
-        _run_batches(
-            connection,
-            statement,
-            frame,
-            specs,
-            batch_size=batch_size,
-            error_context=error_context,
-            returning=False,
-        )
-        inserted = _count_rows(connection, info.table, error_context) - before
-        return inserted, len(frame) - inserted
-    raise DatabaseError(
-        f"upserts are not supported on {dialect_name}",
-        table=error_context["table"],
-        schema=error_context["schema"],
+    else:
+        statement = lite_statement.on_conflict_do_nothing(index_elements=list(upsert_keys))
+    before = _count_rows(connection, info.table, error_context)
+    written = _run_batches(
+        connection,
+        statement,
+        frame,
+        specs,
+        batch_size=batch_size,
+        error_context=error_context,
+        returning=False,
     )
+    inserted = _count_rows(connection, info.table, error_context) - before
+    return inserted, written - inserted, len(frame) - written

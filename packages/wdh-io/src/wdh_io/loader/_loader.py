@@ -27,27 +27,24 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
-import numpy as np
 import pandas as pd
-import psycopg2
-import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 from structlog.stdlib import BoundLogger
 
 from wdh_domain.pipelines import RetryConfig, execute_with_retry
 from wdh_io._boundary import DEFAULT_TIMEOUTS, Timeouts, transaction_scope
-from wdh_io._translate import secrets_of, translate
+from wdh_io._translate import secrets_of
 from wdh_io.database._engine import create_engine
 from wdh_io.database._url import mask_url
 from wdh_io.errors import DatabaseError, TransientDatabaseError, WdhIoError
-from wdh_io.loader._copy import copy_append, copy_upsert, supports_copy
-from wdh_io.loader._generic import generic_append, generic_upsert, supports_upsert
-from wdh_io.loader._projection import Catalog, TableInfo, project
-from wdh_io.loader._result import LoadMethod, LoadResult
-from wdh_io.loader._session import utc_session
-from wdh_io.loader._values import ColumnSpec, prepare_frame
+from wdh_io.loader._copy import supports_copy
+from wdh_io.loader._generic import supports_upsert
+from wdh_io.loader._loading import Loading, LoadSettings, name_index_label
+from wdh_io.loader._projection import Catalog, project
+from wdh_io.loader._result import LoadMethod, LoadPlan, LoadResult
+from wdh_io.loader._staged import StagedLoad
 from wdh_logging import get_logger
 
 __all__ = ["LoadTransaction", "WarehouseLoader"]
@@ -75,26 +72,56 @@ class LoadTransaction:
         self.connection = connection
         self.failed: BaseException | None = None
 
-    def load_dataframe(
-        self,
-        df: pd.DataFrame,
-        table: str,
-        schema: str = "public",
-        upsert_keys: Sequence[str] | None = None,
-    ) -> LoadResult:
-        """Load ``df`` inside this transaction (see :meth:`WarehouseLoader.load_dataframe`)."""
+    def _refuse_if_failed(self, table: str, schema: str) -> None:
         if self.failed is not None:
             raise DatabaseError(
                 "an earlier load in this transaction failed; it can only roll back",
                 table=table,
                 schema=schema,
             )
+
+    def staged_load(
+        self,
+        table: str,
+        *,
+        schema: str = "public",
+        upsert_keys: Sequence[str] | None = None,
+        compare_ignore: Sequence[str] = ("loaded_at",),
+    ) -> StagedLoad:
+        """A load fed chunk by chunk (:meth:`StagedLoad.append`) and written once
+        (:meth:`StagedLoad.merge`) inside this transaction; see :class:`StagedLoad`.
+        Upserts need PostgreSQL."""
+        self._refuse_if_failed(table, schema)
+        loading = self._loader._loading(
+            self.connection, table, schema, upsert_keys, compare_ignore, name_labels=True
+        )
+        if upsert_keys and self.connection.dialect.name != "postgresql":
+            raise DatabaseError(
+                f"staged upserts need PostgreSQL, not {self.connection.dialect.name}",
+                table=table,
+                schema=schema,
+            )
+        return StagedLoad(self, loading)
+
+    def load_dataframe(
+        self,
+        df: pd.DataFrame,
+        table: str,
+        schema: str = "public",
+        upsert_keys: Sequence[str] | None = None,
+        *,
+        compare_ignore: Sequence[str] = ("loaded_at",),
+    ) -> LoadResult:
+        """Load ``df`` inside this transaction (see :meth:`WarehouseLoader.load_dataframe`)."""
+        self._refuse_if_failed(table, schema)
         log = _logger.bind(table=table, schema=schema, in_transaction=True)
         try:
             return self._loader._logged_load(
                 log,
                 df,
-                lambda: self._loader._load_on(self.connection, df, table, schema, upsert_keys),
+                lambda: self._loader._load_on(
+                    self.connection, df, table, schema, upsert_keys, compare_ignore=compare_ignore
+                ),
                 upsert=bool(upsert_keys),
             )
         except BaseException as exc:
@@ -250,11 +277,16 @@ class WarehouseLoader:
         table: str,
         schema: str = "public",
         upsert_keys: Sequence[str] | None = None,
+        *,
+        compare_ignore: Sequence[str] = ("loaded_at",),
     ) -> LoadResult:
         """Write ``df`` into ``schema.table`` in one transaction; all rows or none.
 
         Without ``upsert_keys`` the rows are appended. With them, rows whose key exists
-        are updated (every other loaded column is overwritten) and the rest inserted;
+        are updated (every other loaded column is overwritten) and the rest inserted,
+        except rows whose data columns — the loaded columns other than the keys and
+        ``compare_ignore`` — equal the stored row's (``IS NOT DISTINCT FROM``): those are
+        not written at all and counted in ``rows_unchanged``;
         the keys need a unique constraint, must be present and non-NULL in every row,
         and must not repeat within ``df`` (rejected, naming the rows, whatever the batch
         boundaries).
@@ -280,7 +312,9 @@ class WarehouseLoader:
 
         def attempt() -> LoadResult:
             return self._in_transaction(
-                lambda conn: self._load_on(conn, df, table, schema, upsert_keys),
+                lambda conn: self._load_on(
+                    conn, df, table, schema, upsert_keys, compare_ignore=compare_ignore
+                ),
                 table=table,
                 schema=schema,
             )
@@ -292,18 +326,62 @@ class WarehouseLoader:
             upsert=bool(upsert_keys),
         )
 
+    def plan_dataframe(
+        self,
+        df: pd.DataFrame,
+        table: str,
+        *,
+        schema: str = "public",
+        upsert_keys: Sequence[str] | None = None,
+        preview_rows: int = 10,
+        compare_ignore: Sequence[str] = ("loaded_at",),
+    ) -> LoadPlan:
+        """What ``load_dataframe(df, table, schema=schema, upsert_keys=upsert_keys)`` would
+        do, found in a transaction that is rolled back: nothing is written.
+
+        The frame is checked and staged as a load would (the same refusals), then the
+        staged rows are compared with the stored ones; see :meth:`StagedLoad.plan`.
+        Upserts need PostgreSQL.
+        """
+        log = _logger.bind(table=table, schema=schema, dry_run=True)
+
+        def attempt() -> LoadPlan:
+            with self._scope(action="dry run failed", table=table, schema=schema) as conn:
+                # Undo everything below (on an error the whole transaction rolls back).
+                savepoint = conn.begin_nested()
+                loading = self._loading(
+                    conn, table, schema, upsert_keys, compare_ignore, name_labels=False
+                )
+                loading.append(df)
+                plan = loading.plan(preview_rows=preview_rows)
+                savepoint.rollback()
+                return plan
+
+        try:
+            plan = self._with_retry(attempt, operation=f"plan {schema}.{table}", log=log)
+        except DatabaseError as exc:
+            name_index_label(exc, df)
+            raise
+        log.info(
+            "database.load.planned",
+            rows_insert=plan.rows_insert,
+            rows_update=plan.rows_update,
+            rows_unchanged=plan.rows_unchanged,
+        )
+        return plan
+
     def _logged_load(
         self, log: BoundLogger, df: pd.DataFrame, load: Callable[[], LoadResult], *, upsert: bool
     ) -> LoadResult:
         """Run *load* between its ``database.load.started`` and ``completed``/``failed``
         events; the result's ``duration_ms`` covers the whole call, retries included, and
-        an error names the failing row's index label (see :func:`_name_index_label`)."""
+        an error names the failing row's index label (see :func:`name_index_label`)."""
         started = time.perf_counter()
         log.info("database.load.started", rows=len(df), method=self._method, upsert=upsert)
         try:
             result = load()
         except DatabaseError as exc:
-            _name_index_label(exc, df)
+            name_index_label(exc, df)
             self._log_failure(log, exc, started, rows=len(df))
             raise
         result = dataclasses.replace(result, duration_ms=_elapsed_ms(started))
@@ -384,6 +462,41 @@ class WarehouseLoader:
         with self._scope(action="load failed", table=table, schema=schema) as connection:
             return func(connection)
 
+    def _settings(self) -> LoadSettings:
+        return LoadSettings(
+            catalog=self._catalog,
+            method=self._method,
+            batch_size=self._batch_size,
+            secrets=self._secrets,
+        )
+
+    def _loading(
+        self,
+        connection: Connection,
+        table: str,
+        schema: str,
+        upsert_keys: Sequence[str] | None,
+        compare_ignore: Sequence[str],
+        *,
+        name_labels: bool,
+    ) -> Loading:
+        """A load on ``connection`` inside its open transaction."""
+        if upsert_keys and not supports_upsert(connection.dialect.name):
+            raise DatabaseError(
+                f"upserts are not supported on {connection.dialect.name}",
+                table=table,
+                schema=schema,
+            )
+        return Loading(
+            connection,
+            self._settings(),
+            table,
+            schema,
+            upsert_keys=upsert_keys,
+            compare_ignore=compare_ignore,
+            name_labels=name_labels,
+        )
+
     def _load_on(
         self,
         connection: Connection,
@@ -391,94 +504,15 @@ class WarehouseLoader:
         table: str,
         schema: str,
         upsert_keys: Sequence[str] | None,
+        *,
+        compare_ignore: Sequence[str],
     ) -> LoadResult:
         """Load ``df`` on ``connection`` inside its open transaction; no commit."""
-        keys = tuple(upsert_keys or ())
-        if upsert_keys is not None and not keys:
-            raise ValueError("upsert_keys must name at least one column (or be None)")
-        if keys and not supports_upsert(connection.dialect.name):
-            raise DatabaseError(
-                f"upserts are not supported on {connection.dialect.name}",
-                table=table,
-                schema=schema,
-            )
-        info = self._catalog.describe(connection, table, schema)  # the table must exist
-        if len(df) == 0 and len(df.columns) == 0:
-            # pd.DataFrame(): nothing to write and nothing to match; not an error.
-            return LoadResult(
-                table=table,
-                schema=schema,
-                rows_inserted=0,
-                rows_updated=0,
-                duration_ms=0.0,
-                columns_dropped=(),
-                method=self._method,
-                batches=0,
-            )
-        projected, specs, dropped = project(df, info, table=table, schema=schema, upsert_keys=keys)
-        prepared = prepare_frame(projected, specs, table=table, schema=schema, upsert_keys=keys)
-        rows = len(prepared)
-        inserted = updated = 0
-        if rows:
-            context: dict[str, Any] = {
-                "table": table,
-                "schema": schema,
-                "secrets": self._secrets,
-                "action": "load failed",
-                "batch_size": self._batch_size,  # locates COPY errors by line
-            }
-            try:
-                with utc_session(connection, specs, context):
-                    inserted, updated = self._write(
-                        connection, info, specs, prepared, keys=keys, context=context
-                    )
-            except (sa.exc.SQLAlchemyError, psycopg2.Error) as exc:  # not translated yet
-                raise translate(exc, dialect=connection.dialect, **context) from exc
-        return LoadResult(
-            table=table,
-            schema=schema,
-            rows_inserted=inserted,
-            rows_updated=updated,
-            duration_ms=0.0,
-            columns_dropped=dropped,
-            method=self._method,
-            batches=math.ceil(rows / self._batch_size),
+        loading = self._loading(
+            connection, table, schema, upsert_keys, compare_ignore, name_labels=False
         )
-
-    def _write(
-        self,
-        connection: Connection,
-        info: TableInfo,
-        specs: tuple[ColumnSpec, ...],
-        prepared: pd.DataFrame,
-        *,
-        keys: tuple[str, ...],
-        context: dict[str, Any],
-    ) -> tuple[int, int]:
-        """Write the prepared rows by this loader's path; return (inserted, updated)."""
-        if self._method == "copy":
-            if keys:
-                return copy_upsert(connection, info, specs, prepared, keys, error_context=context)
-            return copy_append(connection, info, specs, prepared, error_context=context), 0
-        if keys:
-            return generic_upsert(
-                connection,
-                info,
-                specs,
-                prepared,
-                keys,
-                batch_size=self._batch_size,
-                error_context=context,
-            )
-        inserted = generic_append(
-            connection,
-            info,
-            specs,
-            prepared,
-            batch_size=self._batch_size,
-            error_context=context,
-        )
-        return inserted, 0
+        loading.append(df)
+        return loading.merge()
 
     def _log_success(self, log: BoundLogger, result: LoadResult) -> None:
         log.info(
@@ -486,6 +520,7 @@ class WarehouseLoader:
             rows=result.rows_written,
             rows_inserted=result.rows_inserted,
             rows_updated=result.rows_updated,
+            rows_unchanged=result.rows_unchanged,
             batches=result.batches,
             duration_ms=result.duration_ms,
             method=result.method,
@@ -504,14 +539,6 @@ class WarehouseLoader:
             duration_ms=_elapsed_ms(started),
             method=self._method,
         )
-
-
-def _name_index_label(exc: DatabaseError, df: pd.DataFrame) -> None:
-    """Add the failing row's index label to *exc* (the row a pipeline reported)."""
-    if exc.row is not None and 0 <= exc.row < len(df):
-        label = df.index[exc.row]
-        # numpy scalars (np.int64(2)) would render as their repr; name the plain value
-        exc.name_index_label(label.item() if isinstance(label, np.generic) else label)
 
 
 def _elapsed_ms(started: float) -> float:

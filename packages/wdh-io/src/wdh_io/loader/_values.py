@@ -25,7 +25,7 @@ import datetime as dt
 import decimal
 import enum
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -490,7 +490,9 @@ def _to_text_form(series: pd.Series, spec: ColumnSpec, where: _Where) -> pd.Seri
         raise  # unreachable: fail() raises
 
 
-def _check_upsert_keys(frame: pd.DataFrame, keys: Sequence[str], where: _Where) -> None:
+def _check_upsert_keys(
+    frame: pd.DataFrame, keys: Sequence[str], where: _Where, *, name_labels: bool
+) -> None:
     for key in keys:
         bad = _positions(frame[key].isna())
         if len(bad):
@@ -498,7 +500,13 @@ def _check_upsert_keys(frame: pd.DataFrame, keys: Sequence[str], where: _Where) 
     duplicated = frame.duplicated(subset=list(keys), keep=False)
     positions = _positions(duplicated)
     if len(positions):
-        raise duplicate_keys_error(positions, keys, where.table, where.schema)
+        labels = None
+        if name_labels:
+            labels = [
+                label.item() if isinstance(label, np.generic) else label
+                for label in frame.index[positions[:_MAX_ROWS_LISTED]]
+            ]
+        raise duplicate_keys_error(positions, keys, where.table, where.schema, labels=labels)
 
 
 def duplicate_keys_error(
@@ -506,18 +514,32 @@ def duplicate_keys_error(
     keys: Sequence[str],
     table: str,
     schema: str | None,
+    *,
+    labels: Sequence[Hashable] | None = None,
 ) -> DataValidationError:
-    """The error for rows (0-based positions, ascending) that share an upsert key."""
-    listed = ", ".join(str(int(p)) for p in positions[:_MAX_ROWS_LISTED])
+    """The error for rows (0-based positions, ascending) that share an upsert key.
+
+    With *labels* (the rows' index labels, for a load fed in chunks) the message lists
+    the labels and the error's ``index`` is the first one.
+    """
+    shown = positions[:_MAX_ROWS_LISTED]
     more = "" if len(positions) <= _MAX_ROWS_LISTED else ", …"
-    return DataValidationError(
-        f"duplicate upsert keys within one load: rows {listed}{more} share a key "
-        f"(columns {', '.join(keys)}); each key may appear once per call",
+    if labels is None:
+        rows = "rows " + ", ".join(str(int(p)) for p in shown)
+    else:
+        listed = ", ".join(str(label) for label in labels[:_MAX_ROWS_LISTED])
+        rows = f"rows with index labels {listed}"
+    error = DataValidationError(
+        f"duplicate upsert keys within one load: {rows}{more} share a key "
+        f"(columns {', '.join(keys)}); each key may appear once per load",
         table=table,
         schema=schema,
         column=keys[0] if len(keys) == 1 else None,
         row=int(positions[0]),
     )
+    if labels:
+        error.name_index_label(labels[0])
+    return error
 
 
 def prepare_frame(
@@ -527,11 +549,13 @@ def prepare_frame(
     table: str,
     schema: str | None,
     upsert_keys: Sequence[str] = (),
+    name_labels: bool = False,
 ) -> pd.DataFrame:
     """Validate ``frame`` (already projected onto ``specs``) and return it normalised.
 
     Raises :class:`~wdh_io.errors.DataValidationError` naming the column and first
-    offending row. Columns that need no change are shared with ``frame`` (no copy).
+    offending row (rows sharing a key by their index labels with ``name_labels``).
+    Columns that need no change are shared with ``frame`` (no copy).
     """
     where = _Where(table, schema)
     changed: dict[str, pd.Series] = {}
@@ -563,7 +587,7 @@ def prepare_frame(
             changed[spec.name] = series
     prepared = frame.assign(**changed) if changed else frame
     if upsert_keys:
-        _check_upsert_keys(prepared, upsert_keys, where)
+        _check_upsert_keys(prepared, upsert_keys, where, name_labels=name_labels)
     return prepared
 
 
