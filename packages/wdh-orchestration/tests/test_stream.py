@@ -16,7 +16,6 @@ import pytest
 from dagster import DagsterEventType, ExecuteInProcessResult
 from sqlalchemy.engine import URL
 
-from wdh_io.loader import LoadTransaction
 from wdh_orchestration import (
     Domain,
     StreamedRunError,
@@ -30,15 +29,6 @@ HEADER = "record_id,customer_name,email,amount,transaction_date,region\n"
 Db = Any  # the conftest's read-only database helpers
 
 pytestmark = pytest.mark.integration
-
-STAGED_LOAD = hasattr(LoadTransaction, "staged_load")
-"""Whether the loader stages a file and merges it once (then unchanged rows are skipped)."""
-
-needs_staged_load = pytest.mark.xfail(
-    not STAGED_LOAD,
-    reason="unchanged rows are counted by the loader's staged load (tx.staged_load)",
-    strict=True,
-)
 
 
 def good(i: int, name: str = "Name") -> str:
@@ -241,14 +231,12 @@ def test_plan_file_names_rows_to_insert_and_update(
     dry = plan_file(warehouse.loader(), SAMPLE, str(path), execution_id="exec_plan")
 
     plan = dry.plan
-    assert plan.rows_insert == 1  # record 9
+    assert (plan.rows_insert, plan.rows_update, plan.rows_unchanged) == (1, 1, 1)
     assert (dry.rows_read, dry.rows_failed) == (4, 1)
-    assert plan.rows_update + plan.rows_unchanged == 2
     assert db.scalar("SELECT count(*) FROM sample_data") == 3
     assert db.scalar("SELECT count(*) FROM rejected_rows") == 0
 
 
-@needs_staged_load
 def test_plan_file_tells_updated_from_unchanged_rows(
     runs: Runs, warehouse: WarehouseResource, tmp_path: Path
 ) -> None:
@@ -262,7 +250,6 @@ def test_plan_file_tells_updated_from_unchanged_rows(
     assert list(plan.unchanged["record_id"]) == [1]
 
 
-@needs_staged_load
 def test_reloading_an_identical_file_writes_no_row(runs: Runs, db: Db, tmp_path: Path) -> None:
     path = write(tmp_path / "same.csv", [good(i) for i in range(1, 50)])
     runs.load(path)

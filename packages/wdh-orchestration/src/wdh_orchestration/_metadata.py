@@ -13,7 +13,6 @@ from wdh_domain.pipelines import FAILED_ROW_COLUMNS, PipelineResult, format_issu
 from wdh_io.loader import LoadResult
 from wdh_io.quarantine import RejectedRow
 from wdh_logging import redact_text, sanitize_for_logging
-from wdh_orchestration._staged import rows_unchanged
 from wdh_orchestration._stream import DryRun, StreamedLoad
 
 __all__ = [
@@ -210,7 +209,7 @@ def streamed_metadata(
         "rows_failed": loaded.rows_failed,
         "rows_inserted": load.rows_inserted,
         "rows_updated": load.rows_updated,
-        "rows_unchanged": rows_unchanged(load),
+        "rows_unchanged": load.rows_unchanged,
         "rejected_rows": loaded.rejected_records,
         "failed_rows_preview": MetadataValue.md(
             rejected_preview(loaded.rejected_preview, loaded.rows_failed)

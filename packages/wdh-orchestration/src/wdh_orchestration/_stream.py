@@ -42,7 +42,7 @@ from wdh_domain.errors import PipelineFailedError
 from wdh_domain.pipelines import Pipeline, PipelineResult
 from wdh_io.audit import AuditRecorder
 from wdh_io.errors import ReaderError
-from wdh_io.loader import LoadResult, LoadTransaction, WarehouseLoader
+from wdh_io.loader import LoadPlan, LoadResult, LoadTransaction, StagedLoad, WarehouseLoader
 from wdh_io.quarantine import (
     ErrorBudgetExceededError,
     RejectedRow,
@@ -62,13 +62,6 @@ from wdh_orchestration._failures import describe_failure, is_transient
 from wdh_orchestration._load import BlockingCheckFailedError
 from wdh_orchestration._rejections import rejected_rows
 from wdh_orchestration._spool import RejectedSpool
-from wdh_orchestration._staged import (
-    PlannedLoad,
-    StagedRows,
-    open_staged,
-    planned,
-    rows_unchanged,
-)
 from wdh_orchestration._validation import build_chunk_pipeline, step_metric_name
 
 __all__ = [
@@ -84,6 +77,9 @@ _log = structlog.get_logger(__name__)
 
 PREVIEW_ROWS: Final = 10
 """Rows shown in each preview (rejected, and in a dry run inserted/updated/unchanged)."""
+
+COMPARE_IGNORE: Final = ("loaded_at",)
+"""Columns the load stamps itself: left out when deciding whether a row changed."""
 
 Outcomes = list[tuple[DomainCheck, CheckOutcome]]
 
@@ -155,7 +151,7 @@ class StreamedLoad:
     @property
     def rows_unchanged(self) -> int:
         """Valid rows whose table row already held the same data (not written)."""
-        return rows_unchanged(self.result)
+        return self.result.rows_unchanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +162,7 @@ class DryRun:
     rows_failed: int
     rejected_records: int
     rejected_preview: tuple[RejectedRow, ...]
-    plan: PlannedLoad
+    plan: LoadPlan
     validation_duration_ms: float
 
 
@@ -197,6 +193,16 @@ class StreamedRunError(Exception):
 
 _JUDGED: Final = (BlockingCheckFailedError, ErrorBudgetExceededError)
 """Failures that come with check verdicts to report."""
+
+
+def _staged(tx: LoadTransaction, domain: Domain) -> StagedLoad:
+    """The file's staged upsert into the domain's table, in *tx*."""
+    return tx.staged_load(
+        domain.table,
+        schema=domain.schema,
+        upsert_keys=list(domain.keys),
+        compare_ignore=COMPARE_IGNORE,
+    )
 
 
 def _action(exc: BaseException) -> str:
@@ -275,7 +281,7 @@ def _chunks(path: str, encoding: str | None, block_size: int) -> Iterator[CsvChu
 
 def _stream_into(
     tx: LoadTransaction,
-    staged: StagedRows,
+    staged: StagedLoad,
     domain: Domain,
     path: str,
     *,
@@ -363,9 +369,7 @@ def load_file(
         outcomes: Outcomes = []
         try:
             with loader.transaction() as tx:
-                staged = open_staged(
-                    tx, domain.table, schema=domain.schema, upsert_keys=list(domain.keys)
-                )
+                staged = _staged(tx, domain)
                 seconds = _stream_into(
                     tx,
                     staged,
@@ -405,7 +409,7 @@ def load_file(
                         **validation.metrics(),
                         "rows_inserted": result.rows_inserted,
                         "rows_updated": result.rows_updated,
-                        "rows_unchanged": rows_unchanged(result),
+                        "rows_unchanged": result.rows_unchanged,
                         "load_duration_ms": result.duration_ms,
                         **check_metrics(outcomes),
                     },
@@ -449,7 +453,7 @@ def load_file(
             rows_failed=validation.rows_failed,
             inserted=result.rows_inserted,
             updated=result.rows_updated,
-            unchanged=rows_unchanged(result),
+            unchanged=result.rows_unchanged,
         )
         return StreamedLoad(
             rows_read=validation.rows_read,
@@ -537,7 +541,7 @@ def _keep_failed_run(
 class _DryRunDone(Exception):  # noqa: N818 - not an error: it carries the plan out
     """Raised inside the dry run's transaction so that it rolls back."""
 
-    def __init__(self, plan: PlannedLoad) -> None:
+    def __init__(self, plan: LoadPlan) -> None:
         super().__init__("dry run: rolled back")
         self.plan = plan
 
@@ -567,9 +571,7 @@ def plan_file(
         validation = FileValidation(rejected=spool)
         try:
             with loader.transaction() as tx:
-                staged = open_staged(
-                    tx, domain.table, schema=domain.schema, upsert_keys=list(domain.keys)
-                )
+                staged = _staged(tx, domain)
                 _stream_into(
                     tx,
                     staged,
@@ -584,7 +586,7 @@ def plan_file(
                     write_rejected=False,
                     on_chunk=None,
                 )
-                raise _DryRunDone(planned(staged.plan(preview_rows=preview_rows)))
+                raise _DryRunDone(staged.plan(preview_rows=preview_rows))
         except _DryRunDone as done:
             plan = done.plan
         except Exception as exc:
