@@ -7,7 +7,7 @@ password). The run's audit row is opened, then the sample domain's streamed load
 without overlap; after each chunk it prints ``chunk <rows read>``. ``--pause-after N``
 sleeps (inside the load's open transaction) after the N-th chunk, to be killed there.
 ``--address-space`` caps the process's virtual memory (``RLIMIT_AS``) before the load
-starts. At the end it prints ``loaded <rows written> <rows rejected>`` and its
+starts. At the end it prints ``loaded <inserted> <updated> <unchanged> <rejected>`` and its
 ``VmPeak`` in bytes.
 """
 
@@ -66,8 +66,12 @@ def main() -> None:
         overlap=False,
         on_chunk=progress,
     )
-    written = loaded.result.rows_inserted + loaded.result.rows_updated
-    print(f"loaded {written} {loaded.rows_failed}", flush=True)
+    result = loaded.result
+    print(
+        f"loaded {result.rows_inserted} {result.rows_updated} {result.rows_unchanged} "
+        f"{loaded.rows_failed}",
+        flush=True,
+    )
     print(f"vmpeak {vm_peak()}", flush=True)
 
 
