@@ -81,7 +81,8 @@ def platform_definitions(
 
 @pytest.fixture
 def run_job(warehouse: WarehouseResource, instance: DagsterInstance, landing_dir: Path) -> RunJob:
-    """Run a domain's job in process: ``run_job(path=None, partition=None, job=...)``."""
+    """Run a domain's job in process: ``run_job(path=None, partition=None, job=...)``;
+    ``config`` adds to the table asset's op config (e.g. ``{"dry_run": True}``)."""
 
     def run(
         path: Path | None = None,
@@ -90,13 +91,15 @@ def run_job(warehouse: WarehouseResource, instance: DagsterInstance, landing_dir
         job: str = "sample_pipeline_job",
         resource: WarehouseResource | None = None,
         domains: tuple[Domain, ...] = (),
+        config: dict[str, Any] | None = None,
     ) -> ExecuteInProcessResult:
         defs = platform_definitions(resource or warehouse, landing_dir, *domains)
         resolved = defs.resolve_job_def(job)
         run_config: dict[str, Any] = {}
-        if path is not None:
+        op_config = {**({"path": str(path)} if path is not None else {}), **(config or {})}
+        if op_config:
             [node] = list(resolved.nodes_in_topological_order)
-            run_config = {"ops": {node.name: {"config": {"path": str(path)}}}}
+            run_config = {"ops": {node.name: {"config": op_config}}}
         if partition is not None and resolved.partitions_def is not None:
             instance.add_dynamic_partitions(resolved.partitions_def.name, [partition])  # type: ignore[attr-defined]
         return resolved.execute_in_process(

@@ -60,6 +60,7 @@ def test_materialization_metadata_reports_counts_failures_and_the_load(run_job: 
 
     assert (meta["rows_read"], meta["rows_valid"], meta["rows_failed"]) == (20, 17, 3)
     assert (meta["rows_inserted"], meta["rows_updated"]) == (17, 0)
+    assert meta["rejected_rows"] == 3  # one error each, stored in rejected_rows
     assert meta["load_method"] == "copy"
     assert meta["load_duration_ms"] >= 0
     assert meta["duration_s"] >= 0
@@ -71,8 +72,7 @@ def test_materialization_metadata_reports_counts_failures_and_the_load(run_job: 
         (9, 11, "transaction_date"),
         (13, 15, "customer_name"),
     ]:
-        assert f"| {row} | {line} | ValidateSchemaStep |" in preview
-        assert f"Row: {row} \\| Field: {field}" in preview
+        assert f"| {row} | {line} | {field}: " in preview
 
 
 def test_every_check_passes_and_is_stored_with_the_run(run_job: Any, db: Any) -> None:
@@ -93,10 +93,9 @@ def test_second_run_updates_instead_of_duplicating(run_job: Any, db: Any) -> Non
     assert first.success
     assert second.success
     assert db.scalar("SELECT count(*) FROM sample_data") == 17
-    assert (materialization(second)["rows_inserted"], materialization(second)["rows_updated"]) == (
-        0,
-        17,
-    )
+    meta = materialization(second)
+    # the same file again: every row is up to date, none is written
+    assert (meta["rows_inserted"], meta["rows_updated"], meta["rows_unchanged"]) == (0, 0, 17)
     runs = db.query("SELECT execution_id, status FROM pipeline_executions ORDER BY started_at")
     assert [r.status for r in runs] == ["success", "success"]
     assert runs[0].execution_id != runs[1].execution_id
@@ -176,12 +175,20 @@ def test_metrics_include_every_step_duration_and_the_load_duration(run_job: Any,
     )
 
 
-def test_a_second_run_advances_loaded_at_of_the_updated_rows(run_job: Any, db: Any) -> None:
+def test_a_second_run_advances_loaded_at_of_the_updated_rows(
+    run_job: Any, db: Any, tmp_path: Path
+) -> None:
     assert run_job().success
     [first] = db.query("SELECT min(loaded_at) AS lo, max(loaded_at) AS hi FROM sample_data")
     assert first.lo == first.hi  # one load, one time
+    # every valid row changed: its transaction a year earlier
+    changed = tmp_path / "sample_changed.csv"
+    text = sample_csv_path().read_text(encoding="utf-8")
+    changed.write_text(text.replace(",2024-", ",2023-"), encoding="utf-8")
 
-    assert run_job().success
+    second_run = run_job(changed)
+    assert second_run.success
+    assert materialization(second_run)["rows_updated"] == 17
     [second] = db.query("SELECT min(loaded_at) AS lo, max(loaded_at) AS hi FROM sample_data")
     assert second.lo == second.hi
     assert second.lo > first.hi  # updated rows carry the time of the load that updated them

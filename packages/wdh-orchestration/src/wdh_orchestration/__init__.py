@@ -26,6 +26,7 @@ from wdh_orchestration._replay import (
 from wdh_orchestration._replay_job import REPLAY_JOB_NAME, ReplayConfig, build_replay_job
 from wdh_orchestration._retry import retry_policy_for
 from wdh_orchestration._scope import op_scope
+from wdh_orchestration._stream import DryRun, StreamedLoad, StreamedRunError, load_file, plan_file
 from wdh_orchestration._validation import ValidatedRows, build_validation_pipeline
 from wdh_orchestration.resources import WarehouseResource
 
@@ -35,6 +36,7 @@ __all__ = [
     "Domain",
     "DomainCheck",
     "DomainDefinitions",
+    "DryRun",
     "FileConfig",
     "LoadedFile",
     "Partitioning",
@@ -42,6 +44,8 @@ __all__ = [
     "ReplayConfig",
     "ReplayError",
     "ReplayResult",
+    "StreamedLoad",
+    "StreamedRunError",
     "ValidatedRows",
     "WarehouseResource",
     "build_domain",
@@ -53,8 +57,10 @@ __all__ = [
     "execution_id_for",
     "file_sha256",
     "is_transient",
+    "load_file",
     "one_line_console_logger",
     "op_scope",
+    "plan_file",
     "record_failed_run",
     "replay_frame",
     "replay_pipeline",

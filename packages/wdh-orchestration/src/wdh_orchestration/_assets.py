@@ -1,8 +1,12 @@
 """``build_domain``: a domain declaration turned into Dagster definitions.
 
-One materialization of a domain's table asset does the whole domain -- read the file,
-validate it, load the valid rows, run the checks, close the audit row -- in one step of
-one process. Nothing is handed from step to step, so no DataFrame (personal data
+One materialization of a domain's table asset does the whole domain -- stream the file,
+validate it chunk by chunk, load the valid rows and keep the rejected ones, run the
+checks, close the audit row, all in one transaction (``_stream.load_file``) -- in one
+step of one process. With ``dry_run`` in its config it only plans the load
+(``_stream.plan_file``), writes nothing and reports the plan as an asset observation.
+
+Nothing is handed from step to step, so no DataFrame (personal data
 included) is ever pickled into Dagster's storage: the asset returns a
 ``MaterializeResult`` (metadata and check results only), which no IO manager stores.
 """
@@ -19,6 +23,7 @@ from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     AssetKey,
+    AssetObservation,
     AssetsDefinition,
     AssetSelection,
     AssetSpec,
@@ -28,38 +33,26 @@ from dagster import (
     MaterializeResult,
     RetryPolicy,
     SensorDefinition,
-    asset,
     define_asset_job,
     in_process_executor,
+    multi_asset,
 )
 from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,  # not exported by dagster; the type of define_asset_job's result
 )
 from pydantic import Field
+from structlog.contextvars import bound_contextvars
 
-from wdh_domain.pipelines import PipelineResult, RetryConfig
-from wdh_io.readers import read_csv
-from wdh_orchestration._audit import record_failed_run
-from wdh_orchestration._checks import (
-    FAILURE_RATE_CHECK,
-    check_metrics,
-    check_result,
-    check_specs,
-    domain_checks,
-    failure_rate_outcome,
-)
+from wdh_domain.pipelines import RetryConfig
+from wdh_orchestration._audit import execution_id_for, record_failed_run
+from wdh_orchestration._checks import check_result, check_specs
 from wdh_orchestration._domain import Domain
 from wdh_orchestration._failures import is_last_attempt, retry_only_transient
 from wdh_orchestration._landing import landing_sensor
-from wdh_orchestration._load import BlockingCheckFailedError, load_check_and_complete
-from wdh_orchestration._metadata import materialization_metadata
+from wdh_orchestration._metadata import dry_run_metadata, streamed_metadata
 from wdh_orchestration._retry import retry_policy_for
 from wdh_orchestration._scope import op_scope
-from wdh_orchestration._validation import (
-    ValidatedRows,
-    build_validation_pipeline,
-    quality_metrics,
-)
+from wdh_orchestration._stream import StreamedRunError, load_file, plan_file
 from wdh_orchestration.resources import WarehouseResource
 
 __all__ = ["DomainDefinitions", "FileConfig", "build_domain", "table_asset_key"]
@@ -79,6 +72,13 @@ class FileConfig(Config):
     )
     encoding: str | None = Field(
         default=None, description="text encoding, e.g. 'gbk'; detected when unset"
+    )
+    dry_run: bool = Field(
+        default=False,
+        description=(
+            "report the rows the load would insert, update, leave unchanged and reject, "
+            "with previews, and write nothing"
+        ),
     )
 
 
@@ -125,22 +125,46 @@ def build_domain(
         partitions_def=partitions,
     )
     key = table_asset_key(domain)
-    pipeline = build_validation_pipeline(domain)
 
-    @asset(
-        key=key,
-        deps=[source],
-        description=domain.description or f"{domain.schema}.{domain.table}",
-        group_name=domain.name,
-        kinds={"postgres"},
+    @multi_asset(
+        name=key.to_python_identifier(),
+        specs=[
+            AssetSpec(
+                key=key,
+                deps=[source],
+                description=domain.description or f"{domain.schema}.{domain.table}",
+                group_name=domain.name,
+                kinds={"postgres"},
+                partitions_def=partitions,
+                metadata={
+                    "table": f"{domain.schema}.{domain.table}",
+                    "keys": ", ".join(domain.keys),
+                },
+                # A dry run yields no materialization...
+                skippable=True,
+            )
+        ],
         partitions_def=partitions,
         check_specs=check_specs(domain, key),
-        metadata={"table": f"{domain.schema}.{domain.table}", "keys": ", ".join(domain.keys)},
+        # ...and no check results: Dagster makes them optional for a subsettable asset.
+        can_subset=True,
     )
     def _table(
         context: AssetExecutionContext, config: FileConfig, warehouse: WarehouseResource
     ) -> Iterator[MaterializeResult[None] | AssetCheckResult]:
+        if key not in context.selected_asset_keys:
+            raise Failure(
+                description=(
+                    f"the checks of {key.to_user_string()} run with its load: materialize "
+                    "the asset (with its checks), not the checks alone"
+                ),
+                allow_retries=False,
+            )
         path = _file_to_read(domain, context, config, landing)
+        encoding = config.encoding or domain.encoding
+        if config.dry_run:
+            _dry_run(context, domain, warehouse, key, path=path, encoding=encoding)
+            return
         started = time.perf_counter()
         last = is_last_attempt(context.op_execution_context)
         with op_scope(
@@ -149,45 +173,36 @@ def build_domain(
             failure="cannot open the warehouse",
             input_file_path=path,
         ) as execution_id:
-            with retry_only_transient("cannot read the input file", last_attempt=last):
-                raw = read_csv(path, encoding=config.encoding or domain.encoding, dtype=str)
-            with retry_only_transient("validation failed", last_attempt=last):
-                result = pipeline.run(raw, execution_id=execution_id)
-                warehouse.audit().record_metrics(
+            try:
+                loaded = load_file(
+                    warehouse.loader(),
+                    warehouse.audit(),
+                    domain,
+                    path,
                     execution_id=execution_id,
-                    domain=domain.name,
-                    metrics=quality_metrics(result),
+                    encoding=encoding,
+                    last_attempt=last,
+                    step=context.op_execution_context.op.name,
                 )
-            if not result.success:
-                yield from _refuse_invalid_file(domain, warehouse, execution_id, len(raw), result)
-            rows = ValidatedRows(
-                result.output_data, rows_read=len(raw), rows_failed=result.rows_failed
-            )
-            blocked: BlockingCheckFailedError | None = None
-            with retry_only_transient("cannot load the rows", last_attempt=last):
-                try:
-                    loaded = load_check_and_complete(
-                        warehouse.loader(),
-                        warehouse.audit(),
-                        domain,
-                        rows,
-                        execution_id=execution_id,
-                        path=path,
-                    )
-                except BlockingCheckFailedError as exc:
-                    blocked = exc
-            if blocked is not None:
-                yield from _report_blocked_load(domain, warehouse, execution_id, blocked)
+            except StreamedRunError as failed:
+                for check, outcome in failed.outcomes:
+                    yield check_result(check, outcome)
+                raise Failure(
+                    description=str(failed),
+                    metadata={"rejected_rows_kept": failed.rejected_kept},
+                    allow_retries=False,
+                ) from None
         _log.info(
             "domain.materialized",
             domain=domain.name,
             inserted=loaded.result.rows_inserted,
             updated=loaded.result.rows_updated,
+            unchanged=loaded.rows_unchanged,
+            rejected=loaded.rows_failed,
         )
         yield MaterializeResult(
-            metadata=materialization_metadata(
-                result,
-                loaded.result,
+            metadata=streamed_metadata(
+                loaded,
                 path=path,
                 execution_id=execution_id,
                 duration_s=time.perf_counter() - started,
@@ -234,40 +249,46 @@ def _file_to_read(
     )
 
 
-def _refuse_invalid_file(
+def _dry_run(
+    context: AssetExecutionContext,
     domain: Domain,
     warehouse: WarehouseResource,
-    execution_id: str,
-    rows_read: int,
-    result: PipelineResult,
-) -> Iterator[AssetCheckResult]:
-    """Report a file the validation pipeline stopped on, then fail; nothing is loaded."""
-    outcome = failure_rate_outcome(domain, rows_read, result.rows_failed)
-    if not outcome.passed:
-        [check] = [c for c in domain_checks(domain) if c.name == FAILURE_RATE_CHECK]
-        with retry_only_transient("validation failed"):
-            warehouse.audit().record_metrics(
-                execution_id=execution_id,
-                domain=domain.name,
-                metrics=check_metrics([(check, outcome)]),
+    key: AssetKey,
+    *,
+    path: str,
+    encoding: str | None,
+) -> None:
+    """Plan the load of *path* and report it as an observation of the table asset.
+
+    Nothing is written: no table row, no rejected row, no metric, no audit row (a dry
+    run is not a run of the pipeline; a failed one is recorded as failed by the job's
+    failure hook, like any failed step). The table is not materialized.
+    """
+    op_context = context.op_execution_context
+    execution_id = execution_id_for(op_context)
+    with (
+        bound_contextvars(execution_id=execution_id, dagster_run_id=op_context.run_id),
+        retry_only_transient("dry run failed", last_attempt=is_last_attempt(op_context)),
+    ):
+        try:
+            dry = plan_file(
+                warehouse.loader(), domain, path, execution_id=execution_id, encoding=encoding
             )
-        yield check_result(check, outcome)
-    with retry_only_transient("validation failed"):
-        result.raise_for_status()
-    raise Failure(description="validation failed", allow_retries=False)  # not reached
-
-
-def _report_blocked_load(
-    domain: Domain,
-    warehouse: WarehouseResource,
-    execution_id: str,
-    blocked: BlockingCheckFailedError,
-) -> Iterator[AssetCheckResult]:
-    """Record and report the checks of a rolled-back load, then fail."""
-    with retry_only_transient("cannot record the checks"):
-        warehouse.audit().record_metrics(
-            execution_id=execution_id, domain=domain.name, metrics=check_metrics(blocked.outcomes)
+        except StreamedRunError as failed:
+            raise Failure(description=f"dry run: {failed}", allow_retries=False) from None
+    plan = dry.plan
+    _log.info(
+        "domain.dry_run",
+        domain=domain.name,
+        insert=plan.rows_insert,
+        update=plan.rows_update,
+        unchanged=plan.rows_unchanged,
+        rejected=dry.rows_failed,
+    )
+    context.log_event(
+        AssetObservation(
+            asset_key=key,
+            partition=context.partition_key if context.has_partition_key else None,
+            metadata=dry_run_metadata(dry, path=path, table=f"{domain.schema}.{domain.table}"),
         )
-    for check, outcome in blocked.outcomes:
-        yield check_result(check, outcome)
-    raise Failure(description=f"cannot load the rows: {blocked}", allow_retries=False)
+    )

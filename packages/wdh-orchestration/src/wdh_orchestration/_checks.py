@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
-from sqlalchemy import ColumnClause, Connection, column, func, select, table
+from sqlalchemy import ColumnClause, Connection, column, func, inspect, select, table
 
 from wdh_orchestration._domain import CheckOutcome, Domain, DomainCheck, LoadedFile
 
@@ -46,15 +46,42 @@ def _failure_rate(_: Connection, loaded: LoadedFile) -> CheckOutcome:
     return failure_rate_outcome(loaded.domain, loaded.rows_read, loaded.rows_failed)
 
 
+def _unique_index_on(conn: Connection, domain: Domain) -> str | None:
+    """The name of a primary key, unique constraint or unique index on exactly the
+    domain's keys, if the table has one."""
+    inspector = inspect(conn)
+    wanted = set(domain.keys)
+    primary = inspector.get_pk_constraint(domain.table, schema=domain.schema)
+    if set(primary.get("constrained_columns") or ()) == wanted:
+        return str(primary.get("name") or "primary key")
+    for constraint in inspector.get_unique_constraints(domain.table, schema=domain.schema):
+        if set(constraint["column_names"]) == wanted:
+            return str(constraint["name"])
+    for index in inspector.get_indexes(domain.table, schema=domain.schema):
+        if index["unique"] and set(index["column_names"]) == wanted:
+            return str(index["name"])
+    return None
+
+
 def _keys_unique(conn: Connection, loaded: LoadedFile) -> CheckOutcome:
     domain = loaded.domain
+    names = ", ".join(domain.keys)
+    enforced = _unique_index_on(conn, domain)
+    if enforced is not None:
+        # The database refuses duplicates itself: no need to scan the whole table.
+        return CheckOutcome(
+            passed=True,
+            description=(
+                f"({names}) is unique in {domain.schema}.{domain.table} (enforced by {enforced})"
+            ),
+            value=0.0,
+        )
     keys: list[ColumnClause[Any]] = [column(key) for key in domain.keys]
     target = table(domain.table, *keys, schema=domain.schema)
     duplicated = (
         select(*target.c).group_by(*target.c).having(func.count() > 1).subquery("duplicated")
     )
     groups = conn.execute(select(func.count()).select_from(duplicated)).scalar_one()
-    names = ", ".join(domain.keys)
     return CheckOutcome(
         passed=groups == 0,
         description=(
@@ -68,11 +95,14 @@ def _keys_unique(conn: Connection, loaded: LoadedFile) -> CheckOutcome:
 
 
 def _non_empty(_: Connection, loaded: LoadedFile) -> CheckOutcome:
+    # Valid rows whose table row already held the same data are not written: a file
+    # loaded again is not empty, it is up to date.
     written = loaded.rows_inserted + loaded.rows_updated
+    unchanged = max(loaded.rows_valid - written, 0)
     return CheckOutcome(
-        passed=written > 0,
+        passed=loaded.rows_valid > 0,
         description=f"{written} rows written ({loaded.rows_inserted} inserted, "
-        f"{loaded.rows_updated} updated)",
+        f"{loaded.rows_updated} updated), {unchanged} unchanged",
         value=float(written),
     )
 
@@ -93,7 +123,11 @@ def domain_checks(domain: Domain) -> tuple[DomainCheck, ...]:
             _keys_unique,
             blocking=True,
         ),
-        DomainCheck("non_empty_load", "The load wrote at least one row.", _non_empty),
+        DomainCheck(
+            "non_empty_load",
+            "The file had at least one valid row (written, or already up to date).",
+            _non_empty,
+        ),
     )
     return platform + domain.checks
 

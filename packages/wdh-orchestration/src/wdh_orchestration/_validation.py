@@ -19,6 +19,7 @@ from wdh_orchestration._domain import Domain
 
 __all__ = [
     "ValidatedRows",
+    "build_chunk_pipeline",
     "build_validation_pipeline",
     "quality_metrics",
     "step_metric_name",
@@ -49,6 +50,22 @@ def build_validation_pipeline(domain: Domain) -> Pipeline:
     config = PipelineConfig(
         stop_on_error=False, error_threshold=domain.max_failure_rate, domain=domain.name
     )
+    return (
+        Pipeline(f"{domain.name}_validation", config)
+        .add_step(CheckRequiredColumnsStep(required_columns=list(domain.required_columns)))
+        .add_step(ValidateSchemaStep(model=domain.model))
+    )
+
+
+def build_chunk_pipeline(domain: Domain) -> Pipeline:
+    """The domain's validation pipeline for one chunk of a streamed file: the same
+    steps, collecting every invalid row without stopping.
+
+    The domain's ``max_failure_rate`` is judged on the whole file, across chunks, by the
+    streamed load (a bad chunk may be followed by good ones); only a missing required
+    column or a step that breaks stops a chunk.
+    """
+    config = PipelineConfig(stop_on_error=False, error_threshold=1.0, domain=domain.name)
     return (
         Pipeline(f"{domain.name}_validation", config)
         .add_step(CheckRequiredColumnsStep(required_columns=list(domain.required_columns)))
