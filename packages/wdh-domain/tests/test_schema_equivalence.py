@@ -184,3 +184,47 @@ def test_missing_column_fails_required_fields_like_pydantic() -> None:
     _assert_same_verdicts(Wide, frame)
     result = _run(ValidateSchemaStep(Wide), frame)
     assert result.errors[["field", "code"]].values.tolist() == [["s", "missing"]]
+
+
+class Patterned(BaseModel):
+    """Patterns whose classes the Rust regex crate, RE2 and Python's re word differently
+    outside plain ASCII text."""
+
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    spaced: Annotated[str, StringConstraints(pattern=r"^\S+\s\S+$")] | None = None
+    word: Annotated[str, StringConstraints(pattern=r"^\w+\b\d*$")] | None = None
+
+
+_PATTERN_CELLS = st.sampled_from(
+    [
+        "a@b.c",
+        "a b",
+        "ab12",
+        "a@b.c\n",
+        "a\nb",
+        "a\x0bb",
+        "a\x1cb",
+        "a\x1f@b.c",
+        "a\u00a0b",
+        "a\u2003b",
+        "ü@b.c",
+        "über",
+        "\u0661\u0662",
+        "ab\u0661",
+        "a\tb",
+        "x@y",
+        "",
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    frame=st.integers(0, 10).flatmap(
+        lambda n: st.fixed_dictionaries(
+            {c: st.lists(_PATTERN_CELLS, min_size=n, max_size=n) for c in Patterned.model_fields}
+        ).map(lambda data: pd.DataFrame(data, dtype=object))
+    )
+)
+def test_patterns_match_rowwise_pydantic_on_any_text(frame: pd.DataFrame) -> None:
+    _assert_same_verdicts(Patterned, frame)

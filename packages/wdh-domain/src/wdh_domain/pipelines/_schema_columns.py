@@ -21,6 +21,7 @@ from pandas.api.types import infer_dtype
 from pydantic import ValidationError
 
 from wdh_domain._text import truncate
+from wdh_domain.pipelines._schema_pattern import pattern_matches
 from wdh_domain.pipelines._schema_plan import FieldPlan
 from wdh_logging import is_sensitive_key, redact_text, sanitize_for_logging
 
@@ -185,7 +186,7 @@ def _fast_str(plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[
         if plan.max_length is not None:
             ok &= lengths <= plan.max_length
     if plan.pattern is not None:
-        ok &= np.asarray(text.str.contains(plan.pattern, regex=True).fillna(value=False))
+        ok &= pattern_matches(text, plan.pattern)
     # Kept as pandas text (Arrow-backed when pyarrow is there): no Python str per cell.
     return text, ok
 
