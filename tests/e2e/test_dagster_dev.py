@@ -4,7 +4,10 @@ The module starts ``dagster dev`` once -- in a scratch copy of ``apps/orchestrat
 ``pyproject.toml`` and ``dagster.yaml``, on a free port, against the module's own migrated
 database and landing directory -- and stops its process group after the last test (a
 start costs tens of seconds of CPU). ``dagster dev`` runs the daemon too, so the sensors
-(on by default) and backfills run as they would for a user.
+(on by default) and backfills run as they would for a user -- only sooner: every sensor
+evaluates on each pass of the daemon (``WDH_SENSOR_INTERVAL_S=1``) and the run queue is
+polled every second, so the tests wait on the daemon's own loops (5 s for sensors, 30 s
+for backfills), not on the app's intervals.
 
 The tests share that server, its run history and its database, so each one starts from
 an empty warehouse (every table but ``alembic_version`` truncated) and an empty landing
@@ -56,6 +59,15 @@ POLL_S = 0.5
 #: every sensor's minimum interval here (WDH_SENSOR_INTERVAL_S): the daemon then
 #: evaluates each sensor on every pass of its loop (every 5 s) instead of every 15 s
 SENSOR_INTERVAL_S = 1
+#: added to the scratch copy of dagster.yaml: the run queue (dagster dev's default
+#: coordinator, as shipped) is polled every second instead of every 5 s
+DEQUEUE_EVERY_SECOND = """
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+"""
 
 LAUNCH_RUN = """
 mutation LaunchRun($params: ExecutionParams!) {
@@ -385,6 +397,8 @@ def shared(
     cwd.mkdir()
     for name in ("pyproject.toml", "dagster.yaml"):
         shutil.copy2(ORCHESTRATOR_APP / name, cwd / name)
+    with (cwd / "dagster.yaml").open("a", encoding="utf-8") as instance:
+        instance.write(DEQUEUE_EVERY_SECOND)
     landing = root / "landing"
     landing.mkdir()
     output = root / "dagster-dev.log"
