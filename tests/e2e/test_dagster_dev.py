@@ -53,7 +53,7 @@ JOB = "sample_pipeline_job"
 LANDING_SENSOR = "sample_landing_sensor"
 PLANTED_PASSWORD = "s3cr3t-planted"  # pragma: allowlist secret (never to be shown)
 STARTUP_TIMEOUT_S = 120.0
-RUN_TIMEOUT_S = 120.0
+RUN_TIMEOUT_S = 300.0  # generous: a machine under load launches runs slowly
 STOP_TIMEOUT_S = 30.0
 POLL_S = 0.5
 #: every sensor's minimum interval here (WDH_SENSOR_INTERVAL_S): the daemon then
