@@ -31,6 +31,12 @@ files are named (see ``pytest_xdist_auto_num_workers``).
 **Slow tests** (marker ``slow``) are deselected unless ``--run-slow`` is given, the
 marker expression names ``slow``, or the test's file is named on the command line. When
 they run, they run first, spread over the workers a module at a time.
+
+**Bytecode** is cached even when ``PYTHONDONTWRITEBYTECODE`` is set, but then outside
+the checkout: below ``$WDH_CACHE_DIR/pycache`` (by default ``~/.cache/wdh/pycache``, as
+``.ci/run`` does), unless ``PYTHONPYCACHEPREFIX`` names a place already. Without it every
+xdist worker compiles what it imports from source (dagster alone costs seconds of CPU)
+and rewrites every test module's asserts again.
 """
 
 from __future__ import annotations
@@ -39,21 +45,38 @@ import itertools
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg
-import pytest
-from pytest_postgresql import factories
-from pytest_postgresql.config import get_config
-from pytest_postgresql.executors import NoopExecutor
-from pytest_postgresql.janitor import DatabaseJanitor
-from sqlalchemy.engine import URL
 
-from wdh_io.database import (
+def _cache_bytecode_outside_the_checkout() -> None:
+    """When this process writes no bytecode and has no cache prefix, give it one (see the
+    module docstring). Runs before the imports below, so they are cached too."""
+    if not sys.dont_write_bytecode or sys.pycache_prefix:
+        return
+    cache = os.environ.get("WDH_CACHE_DIR") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wdh"
+    )
+    sys.pycache_prefix = str(Path(cache) / "pycache")
+    sys.dont_write_bytecode = False
+
+
+_cache_bytecode_outside_the_checkout()
+
+# (imported after the bytecode setting above, on purpose)
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+from pytest_postgresql import factories  # noqa: E402
+from pytest_postgresql.config import get_config  # noqa: E402
+from pytest_postgresql.executors import NoopExecutor  # noqa: E402
+from pytest_postgresql.janitor import DatabaseJanitor  # noqa: E402
+from sqlalchemy.engine import URL  # noqa: E402
+
+from wdh_io.database import (  # noqa: E402
     postgres_url,
     start_embedded_database,
     stop_embedded_database,

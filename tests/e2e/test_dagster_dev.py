@@ -4,7 +4,10 @@ The module starts ``dagster dev`` once -- in a scratch copy of ``apps/orchestrat
 ``pyproject.toml`` and ``dagster.yaml``, on a free port, against the module's own migrated
 database and landing directory -- and stops its process group after the last test (a
 start costs tens of seconds of CPU). ``dagster dev`` runs the daemon too, so the sensors
-(on by default) and backfills run as they would for a user.
+(on by default) and backfills run as they would for a user -- only sooner: every sensor
+evaluates on each pass of the daemon (``WDH_SENSOR_INTERVAL_S=1``) and the run queue is
+polled every second, so the tests wait on the daemon's own loops (5 s for sensors, 30 s
+for backfills), not on the app's intervals.
 
 The tests share that server, its run history and its database, so each one starts from
 an empty warehouse (every table but ``alembic_version`` truncated) and an empty landing
@@ -47,11 +50,24 @@ ORCHESTRATOR_APP = Path(__file__).resolve().parents[2] / "apps" / "orchestrator"
 CloneDatabase = Callable[[NoopExecutor, str], AbstractContextManager[URL]]
 
 JOB = "sample_pipeline_job"
+LANDING_SENSOR = "sample_landing_sensor"
 PLANTED_PASSWORD = "s3cr3t-planted"  # pragma: allowlist secret (never to be shown)
 STARTUP_TIMEOUT_S = 120.0
-RUN_TIMEOUT_S = 120.0
+RUN_TIMEOUT_S = 300.0  # generous: a machine under load launches runs slowly
 STOP_TIMEOUT_S = 30.0
 POLL_S = 0.5
+#: every sensor's minimum interval here (WDH_SENSOR_INTERVAL_S): the daemon then
+#: evaluates each sensor on every pass of its loop (every 5 s) instead of every 15 s
+SENSOR_INTERVAL_S = 1
+#: added to the scratch copy of dagster.yaml: the run queue (dagster dev's default
+#: coordinator, as shipped) is polled every second instead of every 5 s
+DEQUEUE_EVERY_SECOND = """
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+"""
 
 LAUNCH_RUN = """
 mutation LaunchRun($params: ExecutionParams!) {
@@ -132,10 +148,23 @@ query Checks($runId: ID!) {
   }
 }"""
 
+SENSOR = """
+query Sensor($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    __typename
+    ... on Sensor {
+      minIntervalSeconds
+      sensorState { ticks(limit: 20) { status cursor runIds } }
+    }
+  }
+}"""
+
 REPOSITORIES = """
 {
   repositoriesOrError {
-    ... on RepositoryConnection { nodes { name location { name } jobs { name } } }
+    ... on RepositoryConnection {
+      nodes { name location { name } jobs { name } sensors { name } }
+    }
   }
 }"""
 
@@ -256,6 +285,7 @@ def _environment(url: URL, landing: Path) -> dict[str, str]:
         "WDH_LANDING_DIR": str(landing),
         "LOG_FORMAT": "json",
         "PYTHONUNBUFFERED": "1",
+        "WDH_SENSOR_INTERVAL_S": str(SENSOR_INTERVAL_S),
     }
 
 
@@ -287,6 +317,21 @@ def _launch(dev: DagsterDev, run_config: dict[str, Any]) -> str:
     )["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     return str(launched["run"]["runId"])
+
+
+def _sensor(dev: DagsterDev, name: str) -> dict[str, Any]:
+    """The sensor *name* of the job's repository: its interval and its latest ticks."""
+    repo = _repository(dev)
+    assert name in {sensor["name"] for sensor in repo["sensors"]}, repo["sensors"]
+    selector = {
+        "repositoryLocationName": repo["location"]["name"],
+        "repositoryName": repo["name"],
+        "sensorName": name,
+    }
+    found = dev.graphql(SENSOR, {"selector": selector})["sensorOrError"]
+    assert found["__typename"] == "Sensor", found
+    sensor: dict[str, Any] = found
+    return sensor
 
 
 def _libpq(url: URL) -> dict[str, Any]:
@@ -352,6 +397,8 @@ def shared(
     cwd.mkdir()
     for name in ("pyproject.toml", "dagster.yaml"):
         shutil.copy2(ORCHESTRATOR_APP / name, cwd / name)
+    with (cwd / "dagster.yaml").open("a", encoding="utf-8") as instance:
+        instance.write(DEQUEUE_EVERY_SECOND)
     landing = root / "landing"
     landing.mkdir()
     output = root / "dagster-dev.log"
@@ -515,23 +562,36 @@ def test_cancelled_runs_landed_files_and_backfills(dagster: Shared) -> None:
     assert _sql(migrated_url, "SELECT count(*) FROM sample_data")[0][0] == 0
 
     # 2. Files landing: one run per file, the same content twice is one run.
+    # (Every sensor evaluates at WDH_SENSOR_INTERVAL_S here, not at its default.)
+    for name in (LANDING_SENSOR, "audit_failed_runs", "audit_cancelled_runs"):
+        assert _sensor(dev, name)["minIntervalSeconds"] == SENSOR_INTERVAL_S, name
     header = "record_id,customer_name,email,amount,transaction_date,region\n"
     (landing / "sample_2024-01.csv").write_text(header + "101,A,,1.00,2024-01-01,\n")
     (landing / "sample_2024-02.csv").write_text(header + "201,B,,2.00,2024-02-01,\n")
     shutil.copy(landing / "sample_2024-01.csv", landing / "sample_2024-01-copy.csv")
 
-    def sensor_runs() -> list[dict[str, Any]]:
+    def saw_the_copy() -> list[dict[str, Any]]:
+        # A finished tick of the landing sensor whose cursor (the files it has seen) names
+        # the copy, written last: that evaluation saw all three files, and a tick ends
+        # after the runs it requested were created (queued at least).
+        ticks = _sensor(dev, LANDING_SENSOR)["sensorState"]["ticks"]
+        return [
+            tick
+            for tick in ticks
+            if tick["status"] in {"SUCCESS", "SKIPPED"}
+            and "sample_2024-01-copy.csv" in json.loads(tick["cursor"] or "{}")
+        ]
+
+    _wait("a landing sensor tick that saw the copy", saw_the_copy, dev)
+
+    def file_runs() -> list[dict[str, Any]]:
         runs = dev.graphql(RUNS)["runsOrError"]["results"]
-        found = [r for r in runs if any(t["key"] == "wdh/file_sha256" for t in r["tags"])]
-        done = all(r["status"] in {"SUCCESS", "FAILURE"} for r in found)
-        return found if len(found) >= 2 and done else []
+        return [r for r in runs if any(t["key"] == "wdh/file_sha256" for t in r["tags"])]
 
-    landed = _wait("two sensor runs", sensor_runs, dev)
-    assert sorted(r["status"] for r in landed) == ["SUCCESS", "SUCCESS"]
-    time.sleep(20)  # one more sensor interval: the copy must not start a run
-    assert len(sensor_runs()) == 2
-
-    # 3. A backfill of both partitions, run by the daemon.
+    # 3. A backfill of both partitions (the tick above added them), run by the daemon.
+    # Launched now, it overlaps the landed files' runs (the backfill daemon picks it up
+    # on its next pass, up to 30 s away); both upsert the same rows, so the outcome is
+    # the same in any order.
     backfill = dev.graphql(
         BACKFILL,
         {
@@ -542,6 +602,16 @@ def test_cancelled_runs_landed_files_and_backfills(dagster: Shared) -> None:
         },
     )["launchPartitionBackfill"]
     assert backfill["__typename"] == "LaunchBackfillSuccess", backfill
+
+    def sensor_runs() -> list[dict[str, Any]]:
+        found = file_runs()
+        done = all(r["status"] in {"SUCCESS", "FAILURE"} for r in found)
+        return found if len(found) >= 2 and done else []
+
+    landed = _wait("two sensor runs", sensor_runs, dev)
+    assert sorted(r["status"] for r in landed) == ["SUCCESS", "SUCCESS"]
+    # the copy started no run: the tick that saw it is over, later ones skip it
+    assert len(file_runs()) == 2, file_runs()
 
     def backfill_runs() -> list[dict[str, Any]]:
         runs = dev.graphql(RUNS)["runsOrError"]["results"]

@@ -69,3 +69,32 @@ def test_dagster_cli_validates_the_code_location(orchestrator_cwd: Path) -> None
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output
     assert "Validation successful" in output
+
+
+def test_sensors_keep_their_own_intervals_by_default(defs: Definitions) -> None:
+    if os.environ.get("WDH_SENSOR_INTERVAL_S"):
+        pytest.skip("WDH_SENSOR_INTERVAL_S is set in this environment")
+    intervals = {
+        name: defs.resolve_sensor_def(name).minimum_interval_seconds
+        for name in ("sample_landing_sensor", "audit_failed_runs", "audit_cancelled_runs")
+    }
+    assert intervals == {
+        "sample_landing_sensor": 15,
+        "audit_failed_runs": 5,
+        "audit_cancelled_runs": 5,
+    }
+
+
+def test_the_sensor_interval_setting_takes_whole_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from wdh_orchestration._landing import _sensor_interval_s
+
+    monkeypatch.setenv("WDH_SENSOR_INTERVAL_S", " 2 ")
+    assert _sensor_interval_s(15) == 2
+    monkeypatch.setenv("WDH_SENSOR_INTERVAL_S", "")
+    assert _sensor_interval_s(15) == 15
+    for bad in ("0", "-1", "1.5", "soon"):
+        monkeypatch.setenv("WDH_SENSOR_INTERVAL_S", bad)
+        with pytest.raises(ValueError, match=r"^WDH_SENSOR_INTERVAL_S must be .*: got '"):
+            _sensor_interval_s(15)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Final
 
@@ -34,7 +35,25 @@ from wdh_orchestration._domain import Domain
 __all__ = ["file_sha256", "landing_sensor"]
 
 _CHUNK: Final = 1 << 20
-_INTERVAL_S: Final = 15
+#: ``WDH_SENSOR_INTERVAL_S``: when set, the minimum interval in seconds of every sensor of
+#: the platform (this one and the run-status sensors), in place of their own defaults --
+#: tests that drive ``dagster dev`` set it low so they need not wait out a whole interval.
+_SENSOR_INTERVAL_ENV: Final = "WDH_SENSOR_INTERVAL_S"
+
+
+def _sensor_interval_s(default: int) -> int:
+    """``WDH_SENSOR_INTERVAL_S`` as a whole number of seconds (at least 1), or *default*."""
+    raw = os.environ.get(_SENSOR_INTERVAL_ENV, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(
+            f"{_SENSOR_INTERVAL_ENV} must be a whole number of seconds, at least 1: got {raw!r}"
+        )
+    return int(raw)
+
+
+_INTERVAL_S: Final = _sensor_interval_s(15)
 
 
 def file_sha256(path: Path) -> str:

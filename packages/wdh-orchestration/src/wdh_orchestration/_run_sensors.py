@@ -29,11 +29,13 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 )
 
 from wdh_orchestration._audit import close_run, execution_id_of_run
+from wdh_orchestration._landing import _sensor_interval_s
 from wdh_orchestration.resources import WarehouseResource
 
 __all__ = ["audit_run_sensors", "close_audit_row"]
 
-_INTERVAL_S = 5  # one cheap query per finished run; a closed row should not wait long
+# one cheap query per finished run; a closed row should not wait long
+_INTERVAL_S = _sensor_interval_s(5)
 
 _log = structlog.get_logger(__name__)
 
