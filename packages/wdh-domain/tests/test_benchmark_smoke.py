@@ -31,6 +31,7 @@ def test_pipeline_overhead_benchmark_runs(capsys: pytest.CaptureFixture[str]) ->
 VALIDATION_BENCHMARK = BENCHMARK.parent / "validation_bench.py"
 
 
+@pytest.mark.slow
 def test_validation_benchmark_runs(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -169,6 +169,7 @@ with WarehouseLoader(engine) as loader, loader.transaction() as tx:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_a_kill_in_the_middle_of_a_streamed_load_leaves_nothing(
     engine: sa.Engine, migrated_database_url: URL, tmp_path: Path

@@ -442,6 +442,7 @@ def _sample_csv(path: Path, rows: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_stream_memory_stays_flat_as_the_file_grows(tmp_path: Path) -> None:
     """A file 4x larger peaks within 1.5x the memory when streamed; read whole, it does
     not (the control that shows the measurement can tell the two apart)."""
