@@ -245,29 +245,38 @@ class ValidateDataTypesStep:
         columns: dict[Any, Any] = {}
         for label in order:
             position = where.get(label)
+            new = produced.get(label)
             if position is None:  # a field without an input column
-                columns[label] = produced[label]
+                columns[label] = new
+                continue
+            column = df.iloc[:, position]
+            blank = blanks[position]
+            text = isinstance(column.dtype, pd.StringDtype) and not blank[positions].all()
+            if text and new is None:  # an input text column, as it came in
+                columns[label] = _text_column(column, blank, positions, whole)
                 continue
             source = cells[position] if picks is None else list(compress(cells[position], picks))
-            new = produced.get(label, source)
-            column = df.iloc[:, position]
-            blank = blanks[position] if whole else blanks[position][positions]
-            if (
-                isinstance(column.dtype, pd.StringDtype)
-                and (new is source or new == source)
-                and not blank.all()  # all missing: pandas makes that an object column
-            ):
-                columns[label] = _text_column(column, blanks[position], positions, whole)
+            if new is None:
+                columns[label] = source
+            elif text and _first_present(new) is str and new == source:
+                columns[label] = _text_column(column, blank, positions, whole)
             else:
                 columns[label] = new
         return frame_from_columns(columns, index=index, template=df)
 
 
+def _first_present(values: list[Any]) -> type:
+    """The type of the first value that is not None (``NoneType`` when there is none)."""
+    return type(next((value for value in values if value is not None), None))
+
+
 def _text_column(
     column: pd.Series, blank: np.ndarray, positions: np.ndarray, whole: bool
 ) -> ExtensionArray:
-    """A string-dtype input column at ``positions``, its blank cells missing."""
-    if blank.any():
-        column = column.mask(blank)
+    """A string-dtype input column at ``positions``, its blank cells missing (one take:
+    a blank cell's position becomes -1, which ``take`` fills with the missing value).
+    All missing is excluded by the caller: pandas makes a list of None an object column."""
     text: ExtensionArray = column.array
-    return text if whole else text.take(positions)
+    if whole and not blank.any():
+        return text
+    return text.take(np.where(blank[positions], -1, positions), allow_fill=True)
