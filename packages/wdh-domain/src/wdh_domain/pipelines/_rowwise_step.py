@@ -255,10 +255,14 @@ class ValidateDataTypesStep:
             if text and new is None:  # an input text column, as it came in
                 columns[label] = _text_column(column, blank, positions, whole)
                 continue
-            source = cells[position] if picks is None else list(compress(cells[position], picks))
+            cell = cells[position]
             if new is None:
-                columns[label] = source
-            elif text and _first_present(new) is str and new == source:
+                columns[label] = cell if picks is None else list(compress(cell, picks))
+            elif (
+                text
+                and _first_present(new) is str
+                and new == (cell if picks is None else list(compress(cell, picks)))
+            ):
                 columns[label] = _text_column(column, blank, positions, whole)
             else:
                 columns[label] = new
