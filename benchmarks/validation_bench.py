@@ -53,9 +53,9 @@ from wdh_domain.pipelines import (
     PipelineConfig,
     ValidateDataTypesStep,
     ValidateSchemaStep,
+    model_input_rows,
 )
-from wdh_domain.pipelines._blank import blanks_to_none
-from wdh_domain.pipelines._frames import frame_to_rows
+from wdh_logging import configure_logging, reset_logging
 
 # The sample domain's row model (wdh_orchestration's SampleRecord), copied so that the
 # benchmark needs wdh_domain only.
@@ -205,18 +205,6 @@ def measure_all_fail_memory(rows: int) -> dict[str, float]:
     return {"frame_bytes": frame_bytes, "heap_peak": heap_peak, "rss_growth": peak - before}
 
 
-def configure_logging(sink: Any) -> None:
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            structlog.processors.JSONRenderer(),
-        ],
-        logger_factory=structlog.PrintLoggerFactory(file=sink),
-        cache_logger_on_first_use=False,
-    )
-
-
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the frame")
@@ -227,7 +215,7 @@ def main(argv: list[str] | None = None) -> str:
 
     previous = structlog.get_config()
     with open(os.devnull, "w", encoding="utf-8") as sink:  # noqa: PTH123 - a text sink
-        configure_logging(sink)
+        configure_logging(level="INFO", fmt="json", stream=sink)
         try:
             if args.memory_child:
                 print(json.dumps(measure_all_fail_memory(rows)))
@@ -244,12 +232,13 @@ def main(argv: list[str] | None = None) -> str:
 
             schema_s = best_of(repeat, lambda: schema.run(df))
             rowwise_s = best_of(repeat, lambda: rowwise.run(df))
-            prepared = frame_to_rows(blanks_to_none(df))
+            prepared = model_input_rows(df)  # the very rows the row-wise step validates
             bare_s = best_of(repeat, lambda: bare_pydantic(prepared))
             prepared.clear()
             hand_s = best_of(repeat, lambda: handwritten(df))
             fail_s = best_of(repeat, lambda: schema.run(failing))
         finally:
+            reset_logging()
             structlog.configure(**previous)
 
     child = subprocess.run(  # noqa: S603 - this very script, in a fresh process

@@ -28,9 +28,10 @@ from wdh_domain.pipelines._result import (
     format_issues,
 )
 from wdh_domain.pipelines._retry import DEFAULT_RETRIABLE_ERRORS, RetryConfig, execute_with_retry
+from wdh_domain.pipelines._rowwise_step import ValidateDataTypesStep, model_input_rows
 from wdh_domain.pipelines._runner import ROW_COLUMN
 from wdh_domain.pipelines._schema_step import ERROR_COLUMNS, SchemaValidation, ValidateSchemaStep
-from wdh_domain.pipelines._steps import CheckRequiredColumnsStep, ValidateDataTypesStep
+from wdh_domain.pipelines._steps import CheckRequiredColumnsStep
 from wdh_domain.pipelines._types import (
     DataFrameStep,
     PipelineContext,
@@ -76,5 +77,6 @@ __all__ = [
     "WdhDomainError",
     "execute_with_retry",
     "format_issues",
+    "model_input_rows",
     "new_execution_id",
 ]

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["blank_mask", "blanks_to_none"]
+__all__ = ["blank_mask", "blanks_to_none", "column_cells"]
 
 
 def blank_mask(column: pd.Series) -> np.ndarray:
@@ -42,3 +42,24 @@ def blanks_to_none(df: pd.DataFrame) -> pd.DataFrame:
     for label, series in replaced.items():
         out[label] = series
     return out
+
+
+def column_cells(df: pd.DataFrame) -> tuple[list[list[Any]], list[np.ndarray]]:
+    """Each column's cells as a list of Python values (``Series.tolist``), in column
+    order, with every missing or blank cell as ``None``; and each column's
+    :func:`blank_mask`.
+
+    The lists hold the same values as ``blanks_to_none(df)``'s columns, without building
+    its object columns: the blank cells are found column-wise and patched in the lists.
+    """
+    lists: list[list[Any]] = []
+    masks: list[np.ndarray] = []
+    for position in range(df.shape[1]):
+        column = df.iloc[:, position]
+        values = column.tolist()
+        mask = blank_mask(column)
+        for blank in np.flatnonzero(mask).tolist():
+            values[blank] = None
+        lists.append(values)
+        masks.append(mask)
+    return lists, masks

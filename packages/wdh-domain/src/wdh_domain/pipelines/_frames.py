@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import infer_dtype
 
-__all__ = ["frame_from_rows", "frame_to_rows", "track_row_numbers"]
+__all__ = ["frame_from_columns", "frame_from_rows", "frame_to_rows", "track_row_numbers"]
 
 
 def frame_to_rows(df: pd.DataFrame) -> list[dict[Any, Any]]:
@@ -46,7 +46,27 @@ def frame_from_rows(
     """
     if not rows:
         return template.iloc[:0]
-    frame = pd.DataFrame(rows, index=index)
+    return _restore_dtypes(pd.DataFrame(rows, index=index), template)
+
+
+def frame_from_columns(
+    columns: dict[Any, list[Any]], *, index: pd.Index, template: pd.DataFrame
+) -> pd.DataFrame:
+    """:func:`frame_from_rows` for data held column-wise: ``columns`` maps each label to
+    its values (one per index label), in column order.
+
+    Same dtypes as :func:`frame_from_rows` would give for the same rows (pandas infers
+    a column's dtype the same way from a list as from row dicts), without a dict per
+    row; an empty ``index`` gives the ``template``'s empty frame too.
+    """
+    if not len(index):
+        return template.iloc[:0]
+    return _restore_dtypes(pd.DataFrame(columns, index=index), template)
+
+
+def _restore_dtypes(frame: pd.DataFrame, template: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each column the ``template`` also has cast back to the template's
+    dtype where that changes no value (see :func:`frame_from_rows`)."""
     if not template.columns.is_unique:
         return frame
     original: dict[Any, Any] = dict(zip(template.columns, template.dtypes, strict=True))
