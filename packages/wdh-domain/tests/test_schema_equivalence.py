@@ -218,7 +218,7 @@ _PATTERN_CELLS = st.sampled_from(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     frame=st.integers(0, 10).flatmap(
         lambda n: st.fixed_dictionaries(
