@@ -27,7 +27,7 @@ from wdh_orchestration._replay_job import REPLAY_JOB_NAME, ReplayConfig, build_r
 from wdh_orchestration._retry import retry_policy_for
 from wdh_orchestration._scope import op_scope
 from wdh_orchestration._stream import DryRun, StreamedLoad, StreamedRunError, load_file, plan_file
-from wdh_orchestration._validation import ValidatedRows, build_validation_pipeline
+from wdh_orchestration._validation import build_validation_pipeline
 from wdh_orchestration.resources import WarehouseResource
 
 __all__ = [
@@ -46,7 +46,6 @@ __all__ = [
     "ReplayResult",
     "StreamedLoad",
     "StreamedRunError",
-    "ValidatedRows",
     "WarehouseResource",
     "build_domain",
     "build_platform",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Final
 
 import pandas as pd
@@ -18,7 +17,6 @@ from wdh_domain.pipelines import (
 from wdh_orchestration._domain import Domain
 
 __all__ = [
-    "ValidatedRows",
     "build_chunk_pipeline",
     "build_validation_pipeline",
     "quality_metrics",
@@ -29,15 +27,6 @@ __all__ = [
 _STEP_DURATION_PREFIX: Final = "step_duration_ms."
 _METRIC_NAME_LIMIT: Final = 100  # data_quality_metrics.metric_name is VARCHAR(100)
 _HASH_CHARS: Final = 8
-
-
-@dataclass(frozen=True, slots=True)
-class ValidatedRows:
-    """The rows that passed validation, with the counts the run's audit row records."""
-
-    data: pd.DataFrame
-    rows_read: int
-    rows_failed: int
 
 
 def build_validation_pipeline(domain: Domain) -> Pipeline:
