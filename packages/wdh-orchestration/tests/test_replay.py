@@ -38,6 +38,7 @@ from wdh_orchestration import (
     replay_frame,
     replay_pipeline,
     replay_run,
+    resolve_execution_id,
 )
 from wdh_orchestration._rejections import rejected_rows
 from wdh_orchestration.domains.sample import SAMPLE, SampleRecord
@@ -483,3 +484,20 @@ def test_the_replay_job_fails_in_one_line_for_an_unknown_run(
     [audit] = db.query("SELECT * FROM pipeline_executions")
     assert (audit.pipeline_name, audit.status) == (REPLAY_JOB_NAME, "failed")
     assert "no run 'exec_nope'" in str(audit.error_message)
+
+
+def test_a_dagster_run_id_names_its_runs_execution_id(warehouse: WarehouseResource) -> None:
+    audit = warehouse.audit()
+    for execution_id in ("exec_20260101_000000_ab_cd", "exec_20260101_000001_x%y", "ab_cd"):
+        audit.start_run(execution_id=execution_id, pipeline_name="p")
+    with warehouse.engine.connect() as conn:
+        # an execution id names itself, even when it is another run's suffix
+        assert resolve_execution_id(conn, "ab_cd") == "ab_cd"
+        assert resolve_execution_id(conn, RUN) == RUN
+        # a Dagster run id: the one audit row that ends in _<run id>
+        assert resolve_execution_id(conn, "x%y") == "exec_20260101_000001_x%y"
+        # two audit rows end in _cd: ambiguous, left as typed
+        assert resolve_execution_id(conn, "cd") == "cd"
+        # LIKE's wildcards in the input are text, and no match leaves the input as it is
+        assert resolve_execution_id(conn, "x_y") == "x_y"
+        assert resolve_execution_id(conn, "%") == "%"

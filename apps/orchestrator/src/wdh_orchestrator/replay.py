@@ -32,7 +32,7 @@ from wdh_io.audit import AuditRecorder
 from wdh_io.database import create_engine, describe_url_text, resolve_database_url
 from wdh_io.loader import WarehouseLoader
 from wdh_logging import configure_logging
-from wdh_orchestration import ReplayError, describe_failure, replay_run
+from wdh_orchestration import ReplayError, describe_failure, replay_run, resolve_execution_id
 from wdh_orchestration.domains import DOMAINS
 from wdh_orchestrator.show import connection_error
 
@@ -68,7 +68,10 @@ def main(
         url = resolve_database_url()
         where = describe_url_text(url)
         engine = create_engine(url, pool_size=1)
-        engine.connect().close()  # reach it now: a connection problem is its own message
+        # reach it now (a connection problem is its own message); a Dagster run id names
+        # its run's execution id
+        with engine.connect() as conn:
+            run = resolve_execution_id(conn, args.execution_id)
     except Exception as exc:
         if _debugging():
             raise
@@ -79,7 +82,7 @@ def main(
             WarehouseLoader(engine),
             AuditRecorder(engine),
             DOMAINS,
-            execution_id=args.execution_id,
+            execution_id=run,
             domain=args.domain,
         )
     except Exception as exc:

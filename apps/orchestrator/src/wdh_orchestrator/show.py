@@ -31,7 +31,7 @@ from typing import Any, TextIO
 from wdh_io.database import create_engine, describe_url_text, resolve_database_url
 from wdh_io.quarantine import StoredRejectedRow, count_rejected_rows, list_rejected_rows
 from wdh_logging import configure_logging, redact_text, sanitize_for_logging
-from wdh_orchestration import describe_failure
+from wdh_orchestration import describe_failure, resolve_execution_id
 
 __all__ = ["connection_error", "main", "print_table", "query_error", "rejected_row_cells"]
 
@@ -251,7 +251,8 @@ def main(
                     return 1
                 return 0
             if args.execution_id:
-                return _show_run(conn, args.execution_id, max(args.rejected, 0), out, err)
+                run = resolve_execution_id(conn, args.execution_id)
+                return _show_run(conn, run, max(args.rejected, 0), out, err)
             _section(conn, f"pipeline_executions (latest {args.runs})", _RUNS, out, limit=args.runs)
             _section(conn, "data_quality_metrics of the latest run", _METRICS, out)
             total = conn.exec_driver_sql(_COUNT).scalar_one()

@@ -10,7 +10,12 @@ the run-status sensors that close the audit rows of failed and cancelled runs.
 """
 
 from wdh_orchestration._assets import DomainDefinitions, FileConfig, build_domain, table_asset_key
-from wdh_orchestration._audit import close_run, execution_id_for, record_failed_run
+from wdh_orchestration._audit import (
+    close_run,
+    execution_id_for,
+    record_failed_run,
+    resolve_execution_id,
+)
 from wdh_orchestration._console import one_line_console_logger
 from wdh_orchestration._domain import CheckOutcome, Domain, DomainCheck, LoadedFile, Partitioning
 from wdh_orchestration._failures import describe_failure, is_transient, retry_only_transient
@@ -64,6 +69,7 @@ __all__ = [
     "replay_frame",
     "replay_pipeline",
     "replay_run",
+    "resolve_execution_id",
     "retry_only_transient",
     "retry_policy_for",
     "table_asset_key",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import structlog
 from dagster import DagsterInstance, HookContext, OpExecutionContext, failure_hook
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from wdh_domain.pipelines import new_execution_id
@@ -21,7 +21,13 @@ from wdh_io.schema import pipeline_executions
 from wdh_orchestration._failures import describe_failure
 from wdh_orchestration.resources import WarehouseResource
 
-__all__ = ["close_run", "execution_id_for", "execution_id_of_run", "record_failed_run"]
+__all__ = [
+    "close_run",
+    "execution_id_for",
+    "execution_id_of_run",
+    "record_failed_run",
+    "resolve_execution_id",
+]
 
 _log = structlog.get_logger(__name__)
 
@@ -37,6 +43,20 @@ def execution_id_of_run(instance: DagsterInstance, run_id: str) -> str:
     record = instance.get_run_record_by_id(run_id)
     created = record.create_timestamp if record is not None else None  # None: now, UTC
     return new_execution_id(created, suffix=run_id)
+
+
+def resolve_execution_id(connection: Connection, run: str) -> str:
+    """The audit execution id *run* names: *run* itself when it is one, else the one
+    execution id of Dagster run *run* (``exec_<time>_<run>``, what the UI and
+    ``python -m wdh_orchestrator.run`` show); *run* unchanged when neither matches, so the
+    caller's "no run" message quotes what the user typed."""
+    ids = pipeline_executions.c.execution_id
+    if connection.execute(select(ids).where(ids == run)).first() is not None:
+        return run
+    found = connection.execute(
+        select(ids).where(ids.endswith(f"_{run}", autoescape=True)).limit(2)
+    ).all()
+    return str(found[0][0]) if len(found) == 1 else run
 
 
 def execution_id_for(context: OpExecutionContext | HookContext) -> str:
