@@ -98,11 +98,10 @@ def _non_empty(_: Connection, loaded: LoadedFile) -> CheckOutcome:
     # Valid rows whose table row already held the same data are not written: a file
     # loaded again is not empty, it is up to date.
     written = loaded.rows_inserted + loaded.rows_updated
-    unchanged = max(loaded.rows_valid - written, 0)
     return CheckOutcome(
         passed=loaded.rows_valid > 0,
         description=f"{written} rows written ({loaded.rows_inserted} inserted, "
-        f"{loaded.rows_updated} updated), {unchanged} unchanged",
+        f"{loaded.rows_updated} updated), {loaded.rows_unchanged} unchanged",
         value=float(written),
     )
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import pandas as pd
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
@@ -23,7 +22,12 @@ Partitioning = Literal["per_file", "none"]
 
 @dataclass(frozen=True, slots=True)
 class LoadedFile:
-    """What one materialization of a domain's table did; what checks look at."""
+    """What one materialization of a domain's table did; what checks look at.
+
+    The file's rows are streamed, not kept: a check reads the loaded rows from the table
+    through its connection (the load's own transaction, where they are visible).
+    ``rows_unchanged``: valid rows whose table row already held the same data (not
+    written)."""
 
     domain: Domain
     path: str
@@ -32,7 +36,7 @@ class LoadedFile:
     rows_failed: int
     rows_inserted: int
     rows_updated: int
-    valid_rows: pd.DataFrame
+    rows_unchanged: int
 
     @property
     def failure_rate(self) -> float:

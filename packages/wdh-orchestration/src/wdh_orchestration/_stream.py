@@ -471,8 +471,6 @@ def load_file(
 def _loaded(
     domain: Domain, path: str, validation: FileValidation, result: LoadResult
 ) -> LoadedFile:
-    # The file's valid rows were streamed, not kept: checks read the table through
-    # their connection, where this load's rows are visible.
     return LoadedFile(
         domain=domain,
         path=path,
@@ -481,7 +479,7 @@ def _loaded(
         rows_failed=validation.rows_failed,
         rows_inserted=result.rows_inserted,
         rows_updated=result.rows_updated,
-        valid_rows=pd.DataFrame(),
+        rows_unchanged=result.rows_unchanged,
     )
 
 
