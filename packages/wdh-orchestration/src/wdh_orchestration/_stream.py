@@ -281,7 +281,6 @@ def _chunks(path: str, encoding: str | None, block_size: int) -> Iterator[CsvChu
 
 def _stream_into(
     tx: LoadTransaction,
-    staged: StagedLoad,
     domain: Domain,
     path: str,
     *,
@@ -293,10 +292,11 @@ def _stream_into(
     overlap: bool,
     write_rejected: bool,
     on_chunk: Callable[[int], None] | None,
-) -> float:
+) -> tuple[StagedLoad, float]:
     """Validate every chunk of *path* into *validation* and *budget* and stage its valid
-    rows (and write its rejected rows, when *write_rejected*); returns the seconds the
-    database work took."""
+    rows in the domain's table (and write its rejected rows, when *write_rejected*);
+    returns the staged load and the seconds the database work took."""
+    staged = _staged(tx, domain)
     pipeline = build_chunk_pipeline(domain)
     stamp = pd.Timestamp.now(tz="UTC")
     load_seconds = [0.0]
@@ -328,7 +328,7 @@ def _stream_into(
             if on_chunk is not None:
                 on_chunk(validation.rows_read)
         writer.wait()
-    return load_seconds[0]
+    return staged, load_seconds[0]
 
 
 def load_file(
@@ -369,10 +369,8 @@ def load_file(
         outcomes: Outcomes = []
         try:
             with loader.transaction() as tx:
-                staged = _staged(tx, domain)
-                seconds = _stream_into(
+                staged, seconds = _stream_into(
                     tx,
-                    staged,
                     domain,
                     path,
                     validation=validation,
@@ -569,10 +567,8 @@ def plan_file(
         validation = FileValidation(rejected=spool)
         try:
             with loader.transaction() as tx:
-                staged = _staged(tx, domain)
-                _stream_into(
+                staged, _ = _stream_into(
                     tx,
-                    staged,
                     domain,
                     path,
                     validation=validation,
