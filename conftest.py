@@ -41,6 +41,7 @@ and rewrites every test module's asserts again.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import os
 import shutil
@@ -50,6 +51,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 
@@ -201,6 +203,27 @@ migrated_postgresql = factories.postgresql("wdh_migrated_proc")
 def migrated_database_url(migrated_postgresql: psycopg.Connection[Any]) -> URL:
     """SQLAlchemy URL (psycopg2) of this test's own database, migrated to head."""
     return sqlalchemy_url(migrated_postgresql)
+
+
+BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
+
+
+@pytest.fixture
+def load_benchmark(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleType]:
+    """``load_benchmark("load_bench")``: ``benchmarks/<name>.py`` imported as module
+    ``<name>``, for a smoke run of its ``main``. It is in ``sys.modules`` for the test
+    (pydantic and dataclasses resolve a module's annotations through it)."""
+
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, name, module)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 _cloned = itertools.count()

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from collections.abc import Callable
+from types import ModuleType
 
 import pytest
 import sqlalchemy as sa
 
-BENCH = Path(__file__).resolve().parents[3] / "benchmarks" / "e2e_bench.py"
-
 
 @pytest.mark.performance
 @pytest.mark.integration
-def test_e2e_bench_runs(database_url: sa.URL, capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("e2e_bench", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["e2e_bench"] = module
-    try:
-        spec.loader.exec_module(module)
-        url = database_url.render_as_string(hide_password=False)
-        arguments = ["--rows", "3000", "--repeat", "1", "--skip-memory", "--database-url", url]
-        assert module.main(arguments) == 0
-    finally:
-        sys.modules.pop("e2e_bench", None)
+def test_e2e_bench_runs(
+    database_url: sa.URL,
+    capsys: pytest.CaptureFixture[str],
+    load_benchmark: Callable[[str], ModuleType],
+) -> None:
+    url = database_url.render_as_string(hide_password=False)
+    arguments = ["--rows", "3000", "--repeat", "1", "--skip-memory", "--database-url", url]
+    assert load_benchmark("e2e_bench").main(arguments) == 0
     output = capsys.readouterr().out
     assert "file: 3,000 rows" in output
     invalid = int(output.split(" invalid")[0].rsplit(", ", 1)[-1])
