@@ -378,7 +378,11 @@ def test_a_file_without_a_required_column_fails_validation_and_keeps_nothing(
     with pytest.raises(StreamedRunError) as caught:
         runs.load(path)
 
-    assert str(caught.value).startswith("validation failed: ")
-    assert "amount" in str(caught.value)
+    message = str(caught.value)
+    assert message.startswith("validation failed: [PIPELINE_FAILED] ")  # no class name
+    assert (
+        "Missing required column(s): amount; columns present: record_id, customer_name, "
+        "email, transaction_date, region |"  # the pipeline's own row column is not listed
+    ) in message
     assert db.scalar("SELECT status FROM pipeline_executions") == "failed"
     assert db.scalar("SELECT count(*) FROM rejected_rows") == 0

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
+from wdh_domain._row_column import ROW_COLUMN
 from wdh_domain._text import truncate
 from wdh_logging import redact_text, sanitize_for_logging
 
@@ -192,7 +193,7 @@ class MissingColumnsError(DataValidationError):
         domain: str | None = None,
     ) -> None:
         self.missing = tuple(missing)
-        self.present = tuple(str(column) for column in present)
+        self.present = tuple(str(column) for column in present if column != ROW_COLUMN)
         present_text = ", ".join(self.present) if self.present else "(none)"
         super().__init__(
             f"Missing required column(s): {', '.join(self.missing)}; "

@@ -19,6 +19,7 @@ from typing import Final
 
 from dagster import Failure, MetadataValue, OpExecutionContext, RetryRequested
 
+from wdh_domain.errors import WdhDomainError
 from wdh_io import errors as io_errors
 from wdh_io.errors import TransientDatabaseError
 from wdh_logging import redact_text
@@ -55,14 +56,14 @@ def describe_failure(exc: BaseException) -> str:
 
     A ``dagster.Failure`` is described by its description; invalid settings (a pydantic
     ``ValidationError``) by ``invalid settings: <what is wrong with which VARIABLE>`` per error;
-    a wdh error by its message (which names file, line, table, row or field); anything
-    else by its type and message. Line breaks become ``; ``.
+    a wdh_io or wdh_domain error by its message (which names file, line, table, row or
+    field); anything else by its type and message. Line breaks become ``; ``.
     """
     if isinstance(exc, Failure):
         text = exc.description or type(exc).__name__
     elif _is_validation_error(exc):
         text = "invalid settings: " + "; ".join(_validation_lines(exc))
-    elif isinstance(exc, io_errors.WdhIoError):
+    elif isinstance(exc, io_errors.WdhIoError | WdhDomainError):
         text = str(exc) or type(exc).__name__
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -25,6 +25,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from wdh_domain._row_column import ROW_COLUMN
 from wdh_domain._text import truncate
 from wdh_domain.errors import DataValidationError, ErrorContext, WdhDomainError
 from wdh_domain.pipelines._config import PipelineConfig
@@ -39,7 +40,6 @@ from wdh_logging import redact_text
 
 __all__ = ["ROW_COLUMN", "Run", "StepSpec"]
 
-ROW_COLUMN: Final = "__wdh_row__"
 """The column that carries each row's input position through DataFrame steps."""
 
 _MAX_MESSAGE_CHARS: Final = 1000
