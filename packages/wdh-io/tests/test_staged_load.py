@@ -148,6 +148,8 @@ def test_a_key_repeated_within_a_chunk_is_named_by_index_labels(
 
 @pytest.mark.parametrize("method", METHODS)
 def test_a_repeated_key_is_refused_by_a_dry_run_too(engine: sa.Engine, method: str) -> None:
+    seed(engine)  # a table with rows: the chunks are staged (an empty one: test_straight_load)
+
     def body(tx: LoadTransaction) -> None:
         load = tx.staged_load("people", upsert_keys=["id"])
         load.append(people([1], ["a"]))

@@ -306,7 +306,9 @@ class WarehouseLoader:
         One gap: on the COPY upsert path a CHECK, foreign-key or unique violation (on a
         constraint other than the upsert keys') is raised by the single ``INSERT …
         SELECT`` from the staging table, which no row or batch can be attributed to, so
-        ``row`` and ``batch`` are ``None`` there (the constraint is in the message).
+        ``row`` and ``batch`` are ``None`` there (the constraint is in the message) --
+        except into a table never written to or truncated, where the upsert can only
+        insert and the rows are copied straight into the table (COPY errors, located).
         """
         log = _logger.bind(table=table, schema=schema)
 

@@ -3,10 +3,11 @@
 Both ``load_dataframe`` (one frame) and :class:`~wdh_io.loader.StagedLoad` (many chunks)
 run a :class:`Loading`: each :meth:`Loading.append` reflects the table (cached),
 projects the frame onto its columns, checks and converts the values, and writes them —
-with upsert keys on PostgreSQL into one temporary staging table for the whole load,
-without keys straight into the table. :meth:`Loading.merge` then upserts the staged
-rows in one statement (``_staging``); :meth:`Loading.plan` reports what that statement
-would do. Nothing here begins, commits or rolls back: the caller owns the transaction.
+with upsert keys on PostgreSQL into one temporary staging table for the whole load
+(into the table itself when it is empty: ``_straight``), without keys straight into
+the table. :meth:`Loading.merge` then upserts the staged rows in one statement
+(``_staging``); :meth:`Loading.plan` reports what that statement would do.
+Nothing here begins, commits or rolls back: the caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ from wdh_io.loader._staging import (
     drop_stage,
     merge_from_stage,
     plan_from_stage,
+)
+from wdh_io.loader._straight import (
+    copy_straight_allowed,
+    is_unique_violation,
+    refuse_duplicate_keys,
 )
 from wdh_io.loader._values import ColumnKind, ColumnSpec, prepare_frame
 
@@ -94,6 +100,8 @@ class Loading:
         self._specs: tuple[ColumnSpec, ...] | None = None
         self._dropped: tuple[str, ...] = ()
         self._stage: str | None = None
+        #: Upserts COPY straight into the (empty) table: decided at the first write.
+        self._straight: bool | None = None
         self._rows = 0  # rows staged (upserts) or stored (appends)
         self._batches = 0
         self._direct = (  # counts of upserts written chunk by chunk (SQLite)
@@ -101,7 +109,7 @@ class Loading:
         )
         self._offsets: list[int] = []  # staged position of each chunk's first row
         self._labels: list[pd.Index] = []  # each staged chunk's index labels
-        self._preview: list[pd.DataFrame] = []  # an append load's first rows
+        self._preview: list[pd.DataFrame] = []  # an insert-only load's first rows
         self._merged = False
 
     # ------------------------------------------------------------------ helpers
@@ -205,7 +213,11 @@ class Loading:
             )
             self._direct = [a + b for a, b in zip(self._direct, counts, strict=True)]
             return len(prepared)
-        if self.keys:
+        if self.keys and self._straight is None:
+            self._straight = copy and copy_straight_allowed(
+                connection, info, specs, self.keys, context
+            )
+        if self.keys and not self._straight:
             if self._stage is None:
                 self._stage = create_stage(connection, info, specs, context)
             self._offsets.append(self._rows)
@@ -224,6 +236,8 @@ class Loading:
         kept = sum(len(frame) for frame in self._preview)
         if kept < _APPEND_PREVIEW_ROWS:
             self._preview.append(projected.iloc[: _APPEND_PREVIEW_ROWS - kept])
+        if self._straight:
+            return self._copy_straight(info, specs, prepared, context)
         if copy:
             return copy_append(connection, info, specs, prepared, error_context=context)
         return generic_append(
@@ -235,6 +249,37 @@ class Loading:
             error_context=context,
         )
 
+    def _copy_straight(
+        self,
+        info: TableInfo,
+        specs: tuple[ColumnSpec, ...],
+        prepared: pd.DataFrame,
+        context: dict[str, Any],
+    ) -> int:
+        """COPY an upsert's chunk straight into the empty table (``_straight``); a key
+        the load repeats is refused, naming the rows, as the staged path refuses it."""
+        self._offsets.append(self._rows)
+        self._labels.append(prepared.index)
+        savepoint = self._connection.begin_nested()
+        try:
+            stored = copy_append(self._connection, info, specs, prepared, error_context=context)
+        except DatabaseError as exc:
+            if not is_unique_violation(exc):
+                raise
+            savepoint.rollback()
+            refuse_duplicate_keys(
+                self._connection,
+                info,
+                specs,
+                self.keys,
+                prepared,
+                error_context=context,
+                labels=self._label if self._name_labels else None,
+            )
+            raise
+        savepoint.commit()
+        return stored
+
     def merge(self) -> LoadResult:
         """Write what was staged (upserts) and return the whole load's counts; the load
         is finished afterwards."""
@@ -243,7 +288,7 @@ class Loading:
         inserted = updated = unchanged = 0
         if self._direct is not None:
             inserted, updated, unchanged = self._direct
-        elif not self.keys:
+        elif not self.keys or self._straight:
             inserted = self._rows
         elif self._stage is not None and self._specs is not None:
             info, specs, stage = self._describe(), self._specs, self._stage
@@ -315,10 +360,10 @@ class Loading:
                 )
         empty = pd.DataFrame({name: pd.Series([], dtype=object) for name in columns})
         inserts = empty
-        if not self.keys and self._preview:
+        if self._preview:  # an append, or an upsert into an empty table: all inserts
             inserts = pd.concat(self._preview).iloc[: max(preview_rows, 0)]
         return LoadPlan(
-            rows_insert=0 if self.keys else self._rows,
+            rows_insert=self._rows,
             rows_update=0,
             rows_unchanged=0,
             inserts=inserts,

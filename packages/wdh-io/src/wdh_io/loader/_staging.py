@@ -49,6 +49,7 @@ __all__ = [
     "drop_stage",
     "execute",
     "insert_from_stage",
+    "may_skip_rows",
     "merge_from_stage",
     "plan_from_stage",
     "qualified",
@@ -206,7 +207,7 @@ def _merge_statement(
     )
 
 
-def _may_skip_rows(connection: Connection, info: TableInfo, error_context: dict[str, Any]) -> bool:
+def may_skip_rows(connection: Connection, info: TableInfo, error_context: dict[str, Any]) -> bool:
     """Whether a ``BEFORE`` row trigger on INSERT or UPDATE (on the table or any of its
     partitions) could skip a row; a view is assumed to (its base table's triggers)."""
     if info.relkind not in ("r", "p"):
@@ -304,7 +305,7 @@ def merge_from_stage(
 ) -> tuple[int, int, int]:
     """Upsert the staged rows (already checked for duplicate keys) into the table;
     return ``(rows_inserted, rows_updated, rows_unchanged)``."""
-    skipping = _may_skip_rows(connection, info, error_context)
+    skipping = may_skip_rows(connection, info, error_context)
     statement = _merge_statement(info, specs, stage, keys, compared, skipping=skipping)
     savepoint = connection.begin_nested()
     try:

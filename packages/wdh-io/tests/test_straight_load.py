@@ -1,0 +1,173 @@
+"""Upserts into an empty table go straight into it (COPY, no staging, no merge): the same
+rows, counts and refusals as the staged path, on a real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from wdh_domain.pipelines import RetryConfig
+from wdh_io.database._engine import create_engine
+from wdh_io.errors import ConstraintViolationError, DatabaseError, DataValidationError
+from wdh_io.loader import LoadResult, WarehouseLoader
+
+pytestmark = pytest.mark.integration
+
+NO_RETRY = RetryConfig(max_attempts=1)
+
+PEOPLE = (
+    "CREATE TABLE people (id integer PRIMARY KEY, name text, email text UNIQUE, "
+    "score numeric(8, 2), loaded_at timestamptz NOT NULL DEFAULT now())"
+)
+
+
+@pytest.fixture
+def engine(database_url: sa.URL) -> Iterator[sa.Engine]:
+    engine = create_engine(database_url, pool_size=2)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(PEOPLE)
+    yield engine
+    engine.dispose()
+
+
+def loader(engine: sa.Engine, method: str = "copy") -> WarehouseLoader:
+    return WarehouseLoader(engine, method=method, retry=NO_RETRY)  # type: ignore[arg-type]
+
+
+def people(ids: list[int], *, start: int = 0, emails: list[str] | None = None) -> pd.DataFrame:
+    index = pd.RangeIndex(start, start + len(ids))
+    return pd.DataFrame(
+        {
+            "id": ids,
+            "name": [f"n{i}" for i in ids],
+            "email": emails or [f"{i}@example.com" for i in ids],
+            "score": "1.50",
+        },
+        index=index,
+    )
+
+
+def stored(engine: sa.Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        result = conn.exec_driver_sql("SELECT id, name, email, score::text FROM people ORDER BY id")
+        return [tuple(row) for row in result]
+
+
+def load_chunks(
+    engine: sa.Engine,
+    chunks: list[pd.DataFrame],
+    method: str = "copy",
+    keys: tuple[str, ...] | list[str] = ("id",),
+) -> LoadResult:
+    with loader(engine, method).transaction() as tx:
+        load = tx.staged_load("people", upsert_keys=list(keys))
+        for chunk in chunks:
+            load.append(chunk)
+        return load.merge()
+
+
+def other_writer_is_blocked(engine: sa.Engine) -> bool:
+    """Whether another connection's INSERT waits for a lock (given up after 50 ms)."""
+    with engine.connect() as other:
+        other.exec_driver_sql("SET lock_timeout = '50ms'")
+        try:
+            other.exec_driver_sql("INSERT INTO people (id) VALUES (-1)")
+        except sa.exc.OperationalError as exc:
+            return "lock timeout" in str(exc.orig)
+        finally:
+            other.rollback()
+        return False
+
+
+def test_an_empty_table_is_loaded_straight_and_locked_against_other_writers(
+    engine: sa.Engine,
+) -> None:
+    with loader(engine).transaction() as tx:
+        load = tx.staged_load("people", upsert_keys=["id"])
+        assert load.append(people([1, 2])) == 2
+        assert other_writer_is_blocked(engine)  # SHARE ROW EXCLUSIVE until COMMIT
+        assert load.append(people([3], start=2)) == 1
+        result = load.merge()
+    assert (result.rows_inserted, result.rows_updated, result.rows_unchanged) == (3, 0, 0)
+    assert stored(engine) == [(i, f"n{i}", f"{i}@example.com", "1.50") for i in (1, 2, 3)]
+    assert not other_writer_is_blocked(engine)
+
+
+def test_a_table_with_rows_is_staged_and_merged_without_locking_writers_out(
+    engine: sa.Engine,
+) -> None:
+    load_chunks(engine, [people([1])])
+    with loader(engine).transaction() as tx:
+        load = tx.staged_load("people", upsert_keys=["id"])
+        load.append(people([1, 2]))  # 1 unchanged
+        assert not other_writer_is_blocked(engine)
+        result = load.merge()
+    assert (result.rows_inserted, result.rows_updated, result.rows_unchanged) == (1, 0, 1)
+
+
+@pytest.mark.parametrize("emptied", ["truncate", "delete"])
+def test_an_emptied_table_loads_the_same_rows_whichever_path(
+    engine: sa.Engine, emptied: str
+) -> None:
+    """TRUNCATE leaves no page (straight); DELETE leaves pages (staged): same result."""
+    load_chunks(engine, [people([5, 6])])
+    with engine.begin() as conn:
+        conn.exec_driver_sql("TRUNCATE people" if emptied == "truncate" else "DELETE FROM people")
+    result = load_chunks(engine, [people([1, 2]), people([3], start=2)])
+    assert (result.rows_inserted, result.rows_updated, result.rows_unchanged) == (3, 0, 0)
+    assert [row[0] for row in stored(engine)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("method", ["copy", "generic"])
+def test_a_key_repeated_across_chunks_is_refused_naming_both_rows(
+    engine: sa.Engine, method: str
+) -> None:
+    """Straight (COPY): at the append that repeats it; staged (generic): at the merge."""
+    with pytest.raises(DataValidationError) as caught:
+        load_chunks(
+            engine,
+            [people([7, 1], start=100), people([8, 9], start=200), people([10, 1], start=300)],
+            method,
+        )
+    assert "rows with index labels 101, 301 share a key (columns id)" in str(caught.value)
+    assert (caught.value.row, caught.value.index) == (1, 101)
+    assert stored(engine) == []
+
+
+def test_a_key_repeated_within_the_first_chunk_is_refused_naming_the_rows(
+    engine: sa.Engine,
+) -> None:
+    with pytest.raises(DataValidationError, match="index labels 40, 42 share a key"):
+        load_chunks(engine, [people([1, 2, 1], start=40)])
+    assert stored(engine) == []
+
+
+def test_another_unique_index_fails_naming_the_row(engine: sa.Engine) -> None:
+    """No key repeats: the unique e-mail fails, located by COPY (staged: at the merge)."""
+    chunks = [people([1, 2], emails=["a@x", "b@x"]), people([3], start=2, emails=["a@x"])]
+    with pytest.raises(ConstraintViolationError) as caught:
+        load_chunks(engine, chunks)
+    assert "people_email_key" in str(caught.value)
+    assert caught.value.row == 0
+    assert stored(engine) == []
+
+
+def test_a_dry_run_of_an_empty_table_plans_inserts_and_leaves_it_empty(
+    engine: sa.Engine,
+) -> None:
+    plan = loader(engine).plan_dataframe(people([1, 2, 3]), "people", upsert_keys=["id"])
+    assert (plan.rows_insert, plan.rows_update, plan.rows_unchanged) == (3, 0, 0)
+    assert plan.inserts["id"].tolist() == [1, 2, 3]
+    assert stored(engine) == []
+
+
+def test_a_table_without_a_unique_index_on_the_keys_is_refused_as_before(
+    engine: sa.Engine,
+) -> None:
+    with pytest.raises(DatabaseError, match="no unique or exclusion constraint"):
+        load_chunks(engine, [people([1])], keys=["name"])
+    assert stored(engine) == []
