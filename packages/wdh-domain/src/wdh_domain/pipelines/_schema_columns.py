@@ -21,6 +21,7 @@ from pandas.api.types import infer_dtype
 from pydantic import ValidationError
 
 from wdh_domain._text import truncate
+from wdh_domain.pipelines._schema_arrow import arrow_dates, arrow_decimal_digits
 from wdh_domain.pipelines._schema_pattern import pattern_matches
 from wdh_domain.pipelines._schema_plan import FieldPlan
 from wdh_logging import is_sensitive_key, redact_text, sanitize_for_logging
@@ -150,12 +151,7 @@ def _fast_decimal(
         return values, ok
     good = text[ok]
     if plan.max_digits is not None or plan.decimal_places is not None:
-        # pydantic counts digits of the normalized value: no leading zeros before the
-        # point, no trailing zeros after it.
-        unsigned = good.str.lstrip("+-")
-        parts = unsigned.str.partition(".")
-        whole = parts[0].str.lstrip("0").str.len().to_numpy()
-        places = parts[2].str.rstrip("0").str.len().to_numpy()
+        whole, places = _decimal_digits(good)
         fits = np.ones(len(good), dtype=bool)
         if plan.max_digits is not None:
             fits &= (whole + places) <= plan.max_digits
@@ -164,8 +160,22 @@ def _fast_decimal(
         if plan.max_digits is not None and plan.decimal_places is not None:
             fits &= whole <= plan.max_digits - plan.decimal_places
         ok[np.flatnonzero(ok)[~fits]] = False
-    values[ok] = [Decimal(v) for v in text[ok].tolist()]
+    values[ok] = list(map(Decimal, text[ok].tolist()))
     return values, ok
+
+
+def _decimal_digits(good: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(digits before the point, digits after it) of each decimal text, counted as
+    pydantic counts them on the normalized value: no leading zeros before the point, no
+    trailing zeros after it."""
+    counted = arrow_decimal_digits(good)
+    if counted is not None:
+        return counted
+    unsigned = good.str.lstrip("+-")
+    parts = unsigned.str.partition(".")
+    whole = parts[0].str.lstrip("0").str.len().to_numpy()
+    places = parts[2].str.rstrip("0").str.len().to_numpy()
+    return whole, places
 
 
 def _fast_str(plan: FieldPlan, column: pd.Series, present: np.ndarray) -> tuple[Any, np.ndarray]:
@@ -201,8 +211,16 @@ def _fast_temporal(
     values = np.full(n, None, dtype=object)
     if text is None or not ok.any():
         return values, ok
+    if plan.kind == "date":
+        dates = arrow_dates(text[ok])
+        if dates is not None:
+            parsed, days = dates
+            values[np.flatnonzero(ok)[parsed]] = days
+            ok[np.flatnonzero(ok)[~parsed]] = False
+            return values, ok
     stamps = pd.to_datetime(text[ok], format="ISO8601", errors="coerce")
-    parsed = stamps.notna().to_numpy()
+    # pandas parses year 0, which Python's date and datetime (and pydantic) refuse
+    parsed = (stamps.notna() & stamps.dt.year.ge(1)).to_numpy(dtype=bool)
     ok[np.flatnonzero(ok)[~parsed]] = False
     good = stamps[parsed]
     if plan.kind == "date":

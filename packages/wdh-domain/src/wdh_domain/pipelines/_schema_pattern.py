@@ -23,7 +23,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-__all__ = ["pattern_matches"]
+__all__ = ["arrow_modules", "pattern_matches"]
 
 # Characters on which the Rust regex crate, RE2 and Python's re may disagree, besides
 # every non-ASCII character: line ends ($, \s), vertical tab (\s) and the information
@@ -32,7 +32,8 @@ _NOT_PLAIN: Final = "[\n\x0b\x1c-\x1f]"
 
 
 @lru_cache(maxsize=1)
-def _pyarrow() -> tuple[Any, Any] | None:
+def arrow_modules() -> tuple[Any, Any] | None:
+    """``(pyarrow, pyarrow.compute)``, or ``None`` when pyarrow is not installed."""
     try:
         import pyarrow as pa  # noqa: PLC0415  (optional: pandas runs without it)
         import pyarrow.compute as pc  # noqa: PLC0415
@@ -43,7 +44,7 @@ def _pyarrow() -> tuple[Any, Any] | None:
 
 @lru_cache(maxsize=64)
 def _compiles_in_re2(pattern: str) -> bool:
-    modules = _pyarrow()
+    modules = arrow_modules()
     if modules is None:
         return False
     pa, pc = modules
@@ -57,7 +58,7 @@ def _compiles_in_re2(pattern: str) -> bool:
 def pattern_matches(text: pd.Series, pattern: str) -> np.ndarray:
     """Where *text* (a pandas text column) holds a cell that ``pattern`` finds a match
     in; missing cells are ``False``. Cells RE2 cannot judge like pydantic are ``False``."""
-    modules = _pyarrow()
+    modules = arrow_modules()
     if modules is None or not _compiles_in_re2(pattern):
         return np.asarray(text.str.contains(pattern, regex=True).fillna(value=False), dtype=bool)
     pa, pc = modules
