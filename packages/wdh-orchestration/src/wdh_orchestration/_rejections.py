@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from wdh_domain.pipelines import PipelineResult
@@ -37,11 +38,12 @@ def _reason(error: dict[str, Any]) -> RejectionReason:
 
 
 def _row_errors(result: PipelineResult) -> list[dict[str, Any]]:
-    """The errors that belong to a row (whole-step errors have no row)."""
+    """The errors that belong to a row (whole-step errors have no row), as dicts."""
     errors = result.errors
-    return [
-        {str(k): v for k, v in e.items()} for e in errors[errors["row"].notna()].to_dict("records")
-    ]
+    errors = errors[errors["row"].notna()]
+    columns = [str(c) for c in errors.columns]
+    cells = [errors[c].tolist() for c in errors.columns]  # column-wise: no per-cell boxing
+    return [dict(zip(columns, row, strict=True)) for row in zip(*cells, strict=True)]
 
 
 def rejection_reasons(result: PipelineResult) -> dict[int, list[RejectionReason]]:
@@ -78,13 +80,9 @@ def rejected_rows(
             "lost; rejected rows need their input row"
         )
         raise RowWithoutPositionError(msg)
-    values = [c for c in failed.columns if c not in _META_COLUMNS]
-    raw_by_row: dict[int, dict[str, Any]] = {
-        int(position): _raw(record)
-        for position, record in zip(
-            failed["_row"].to_numpy(), failed[values].to_dict("records"), strict=True
-        )
-    }
+    raw_by_row = dict(
+        zip(failed["_row"].astype("int64").tolist(), _raw_records(failed), strict=True)
+    )
     out: list[RejectedRow] = []
     for position, reasons in rejection_reasons(result).items():
         raw = raw_by_row.get(position, {})
@@ -98,9 +96,30 @@ def rejected_rows(
     return out
 
 
-def _raw(record: dict[Any, Any]) -> dict[str, Any]:
-    # pandas' missing markers are stored as JSON null, as an empty CSV field reads.
-    return {str(k): (None if _is_missing(v) else v) for k, v in record.items()}
+def _raw_records(failed: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each failed row's input values by column name, built column by column; pandas'
+    missing markers are stored as JSON null, as an empty CSV field reads."""
+    names: list[str] = []
+    columns: list[list[Any]] = []
+    for label in failed.columns:
+        if label in _META_COLUMNS:
+            continue
+        column = failed[label]
+        values = column.tolist()
+        for position in np.flatnonzero(_missing(column)).tolist():
+            values[position] = None
+        names.append(str(label))
+        columns.append(values)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)] or [
+        {} for _ in range(len(failed))
+    ]
+
+
+def _missing(column: pd.Series) -> np.ndarray:
+    """Where a cell is a missing marker (None, NaN, NA, NaT); lists and arrays are not."""
+    if column.dtype != object:
+        return np.asarray(column.isna(), dtype=bool)
+    return np.fromiter((_is_missing(v) for v in column.tolist()), dtype=bool, count=len(column))
 
 
 def _is_missing(value: object) -> bool:
