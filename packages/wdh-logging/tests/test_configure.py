@@ -136,6 +136,19 @@ def test_level_filters_structlog_and_stdlib_events(configure: Configure) -> None
     assert [line["event"] for line in json_lines(buffer)] == ["now shown"]
 
 
+def test_level_holds_for_a_logger_set_lower_elsewhere(configure: Configure) -> None:
+    """Dagster sets its managed loggers' own levels; the handlers still filter."""
+    buffer = configure(level="error")
+    chatty = logging.getLogger("wdh_x.set_lower")
+    chatty.setLevel(logging.DEBUG)
+    try:
+        get_logger("wdh_x.set_lower").warning("hidden")
+        get_logger("wdh_x.set_lower").error("shown")
+    finally:
+        chatty.setLevel(logging.NOTSET)
+    assert [line["event"] for line in json_lines(buffer)] == ["shown"]
+
+
 def test_unknown_level_or_format_is_rejected() -> None:
     with pytest.raises(ValueError, match=r"unknown log level 'LOUD'; expected one of CRITICAL"):
         configure_logging(level="LOUD")

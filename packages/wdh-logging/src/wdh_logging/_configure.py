@@ -136,7 +136,9 @@ def configure_logging(
 
     Args:
         level: minimum level (``"DEBUG"``, ``"info"``, ``logging.WARNING``, ...), set on
-            the root logger; events below it cost one level check.
+            the root logger, where events below it cost one level check, and on the
+            handlers installed here, so that a logger another library set lower (Dagster
+            sets its managed loggers' levels) still prints nothing below it.
         fmt: ``"json"`` (one JSON object per line) or ``"pretty"`` (console lines,
             coloured when *stream* is a terminal) for *stream*.
         to_file: also write JSON lines to ``file_dir / "workdatahub.log"``, rotated at
@@ -176,6 +178,7 @@ def configure_logging(
     _remove_installed_handlers()
     root = logging.getLogger()
     for handler in handlers:
+        handler.setLevel(root_level)
         root.addHandler(handler)
     _installed.extend(handlers)
     root.setLevel(root_level)
