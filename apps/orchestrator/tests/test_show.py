@@ -132,7 +132,11 @@ def _start_run(url: URL) -> None:
     ids=["missing-url", "malformed-url", "unknown-database", "unreachable"],
 )
 def test_a_database_that_cannot_be_reached_is_one_line(
-    migrated_url: URL, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], expected: str
+    migrated_url: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    environ: dict[str, str],
+    expected: str,
 ) -> None:
     from wdh_config import get_settings
 
@@ -162,3 +166,4 @@ def test_a_database_that_cannot_be_reached_is_one_line(
     assert line.startswith("show: ")
     assert expected in line
     assert PLANTED_PASSWORD not in line
+    assert capsys.readouterr().err == ""  # no log line (a refused connection) before it

@@ -386,3 +386,17 @@ def test_a_file_without_a_required_column_fails_validation_and_keeps_nothing(
     ) in message
     assert db.scalar("SELECT status FROM pipeline_executions") == "failed"
     assert db.scalar("SELECT count(*) FROM rejected_rows") == 0
+
+
+def test_a_dry_run_against_an_unknown_database_says_it_cannot_connect(
+    migrated_url: URL, tmp_path: Path
+) -> None:
+    unknown = migrated_url.set(database="wdh_no_such_db")
+    warehouse = WarehouseResource(database_url=unknown.render_as_string(hide_password=False))
+    path = write(tmp_path / "file.csv", [good(1)])
+
+    with pytest.raises(StreamedRunError) as caught:
+        plan_file(warehouse.loader(), SAMPLE, str(path), execution_id="exec_plan")
+
+    assert str(caught.value).startswith("cannot connect to the database: ")
+    assert 'database "wdh_no_such_db" does not exist' in str(caught.value)

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from dagster import Backoff, Failure, Jitter, RetryPolicy
+from sqlalchemy.exc import OperationalError
 
 from wdh_config import Settings
 from wdh_domain.pipelines import (
@@ -160,6 +161,14 @@ def test_failure_descriptions_hide_secrets() -> None:
     assert describe_failure(RuntimeError("two\nlines")) == "RuntimeError: two; lines"
     assert describe_failure(Failure("told")) == "told"
     assert describe_failure(KeyError()) == "KeyError"
+
+
+def test_an_untranslated_driver_error_is_described_by_the_driver_message() -> None:
+    """Not SQLAlchemy's text: it quotes the statement, its parameters and a link."""
+    driver = OperationalError(
+        "SELECT secret_value", {"p": "a-row-value"}, Exception('FATAL:  no database "x"\n')
+    )
+    assert describe_failure(driver) == 'Exception: FATAL:  no database "x"'
 
 
 class _RejectNoted:

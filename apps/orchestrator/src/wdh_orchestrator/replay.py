@@ -60,8 +60,9 @@ def main(
         "--domain", help="the domain to replay (needed only for a run of several domains)"
     )
     args = parser.parse_args(argv)
-    # An entry point configures logging; only problems are worth a line here.
-    configure_logging(level="WARNING", fmt="pretty", stream=sys.stderr)
+    # An entry point configures logging; only errors are worth a line here: the one-line
+    # message says what failed (a warning such as a refused connection would repeat it).
+    configure_logging(level="ERROR", fmt="pretty", stream=sys.stderr)
 
     where: str | None = None
     try:

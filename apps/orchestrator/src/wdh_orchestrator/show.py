@@ -222,8 +222,9 @@ def main(
         help="run this SELECT query instead and print its rows (read-only: writes fail)",
     )
     args = parser.parse_args(argv)
-    # An entry point configures logging; only problems are worth a line here.
-    configure_logging(level="WARNING", fmt="pretty", stream=sys.stderr)
+    # An entry point configures logging; only errors are worth a line here: the one-line
+    # message says what failed (a warning such as a refused connection would repeat it).
+    configure_logging(level="ERROR", fmt="pretty", stream=sys.stderr)
 
     where: str | None = None
     try:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Final
 
 from dagster import Failure, MetadataValue, OpExecutionContext, RetryRequested
+from sqlalchemy.exc import DBAPIError
 
 from wdh_domain.errors import WdhDomainError
 from wdh_io import errors as io_errors
@@ -57,7 +58,8 @@ def describe_failure(exc: BaseException) -> str:
     A ``dagster.Failure`` is described by its description; invalid settings (a pydantic
     ``ValidationError``) by ``invalid settings: <what is wrong with which VARIABLE>`` per error;
     a wdh_io or wdh_domain error by its message (which names file, line, table, row or
-    field); anything else by its type and message. Line breaks become ``; ``.
+    field); an untranslated driver error by the driver's message; anything else by its
+    type and message. Line breaks become ``; ``.
     """
     if isinstance(exc, Failure):
         text = exc.description or type(exc).__name__
@@ -65,6 +67,10 @@ def describe_failure(exc: BaseException) -> str:
         text = "invalid settings: " + "; ".join(_validation_lines(exc))
     elif isinstance(exc, io_errors.WdhIoError | WdhDomainError):
         text = str(exc) or type(exc).__name__
+    elif isinstance(exc, DBAPIError) and exc.orig is not None:
+        # the driver's own message: not SQLAlchemy's rendering of the statement, its
+        # parameters (row values) and a documentation link
+        text = f"{type(exc.orig).__name__}: {exc.orig}"
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return redact_text(_one_line(text))

@@ -42,7 +42,7 @@ import structlog
 from wdh_domain.errors import PipelineFailedError
 from wdh_domain.pipelines import Pipeline, PipelineResult
 from wdh_io.audit import AuditRecorder
-from wdh_io.errors import ReaderError
+from wdh_io.errors import DatabaseAccessError, ReaderError
 from wdh_io.loader import LoadPlan, LoadResult, LoadTransaction, StagedLoad, WarehouseLoader
 from wdh_io.quarantine import (
     ErrorBudgetExceededError,
@@ -209,6 +209,8 @@ def _staged(tx: LoadTransaction, domain: Domain) -> StagedLoad:
 def _action(exc: BaseException) -> str:
     if isinstance(exc, ReaderError):
         return "cannot read the input file"
+    if isinstance(exc, DatabaseAccessError):  # unknown database, login refused
+        return "cannot connect to the database"
     if isinstance(exc, PipelineFailedError | ErrorBudgetExceededError):
         return "validation failed"
     return "cannot load the rows"
