@@ -24,6 +24,7 @@ what the merge would do and rolls everything back: a dry run writes nothing.
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import dataclasses
 import functools
@@ -222,35 +223,41 @@ def _failure_rate_check(domain: Domain) -> DomainCheck:
 
 
 class _Writer:
-    """Runs one chunk's database work at a time, in a thread when *overlap* is on.
+    """Runs the chunks' database work one after the other, in a thread when *overlap*
+    is on.
 
-    ``submit`` first waits for the previous chunk's work (so at most one chunk is in
-    flight and the connection has one user), then starts this one; ``wait`` waits for
-    it and raises its error. Work runs in a copy of the caller's context, so log events
-    keep the run's ids.
+    ``submit`` queues a chunk's work; when ``_DEPTH`` chunks are queued already it first
+    waits for the oldest (raising its error), so validation runs ahead of the writing
+    by at most that many chunks, and the connection has one user (the single thread
+    runs the work in order). ``wait`` waits for all of it and raises the first error.
+    Work runs in a copy of the caller's context, so log events keep the run's ids.
     """
+
+    _DEPTH: Final = 2
+    """Chunks queued for writing at most: while the database writes one, the next is
+    validated and the one after may wait, so neither side idles on the other's
+    uneven chunk times (memory: two validated chunks)."""
 
     def __init__(self, *, overlap: bool) -> None:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="wdh-load") if overlap else None
-        self._pending: Future[None] | None = None
+        self._pending: collections.deque[Future[None]] = collections.deque()
 
     def submit(self, work: Callable[[], None]) -> None:
-        self.wait()
         if self._pool is None:
             work()
             return
-        self._pending = self._pool.submit(contextvars.copy_context().run, work)
+        while len(self._pending) >= self._DEPTH:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(contextvars.copy_context().run, work))
 
     def wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+        while self._pending:
+            self._pending.popleft().result()
 
     def close(self) -> None:
-        """Wait for work in flight (its error, if any, is not raised), then stop."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.exception()
+        """Wait for work in flight (its errors, if any, are not raised), then stop."""
+        while self._pending:
+            self._pending.popleft().exception()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
