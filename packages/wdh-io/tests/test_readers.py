@@ -284,6 +284,15 @@ def test_stream_chunks_know_their_rows(tmp_path: Path) -> None:
         second.line_of(0)
 
 
+def test_stream_starts_with_a_quarter_chunk(tmp_path: Path) -> None:
+    """The consumer of the first chunk starts sooner; the rest are whole blocks."""
+    path = _write(tmp_path, b"a\n" + b"".join(b"%07d\n" % i for i in range(20_000)))
+    sizes = [len(chunk) for chunk in stream_csv(path, block_size=64 << 10)]
+    assert sum(sizes) == 20_000
+    assert 0.2 < sizes[0] / sizes[1] < 0.3
+    assert len(set(sizes[1:-1])) == 1
+
+
 def test_stream_keeps_text_as_the_file_spells_it(tmp_path: Path) -> None:
     path = _write(tmp_path, b'id,v\n1,NA\n2,NULL\n3,nan\n4,""\n5,\n6, 7 \n007,-0\n')
     frame, lines, _ = _streamed(path)
