@@ -582,7 +582,9 @@ def plan_file(
 
     The file is read, validated and staged as for a load (in a transaction that is
     rolled back); the loader says which valid rows would be inserted, updated or left
-    unchanged. The budget is not enforced: the plan reports the rejected rows.
+    unchanged. The budget is not enforced: the plan reports the rejected rows. Into an
+    empty table the rows are copied into it, as a load would, and rolled back; other
+    writers of that table wait for the dry run meanwhile.
 
     Raises:
         StreamedRunError: the file could not be read or validated, or staging failed.

@@ -6,6 +6,12 @@
 table for the whole load, without keys straight into the table. :meth:`StagedLoad.merge`
 upserts everything staged in one statement; :meth:`StagedLoad.plan` reports what the
 merge would do without writing to the table.
+
+An upsert into a table that has never been written to (or was truncated) can only
+insert: its chunks are copied straight into the table, under a lock that holds other
+writers off until the transaction ends, and the merge has nothing left to do (see
+``_straight``). The rows, counts and refusals are those of the staged path; a key the
+load repeats is refused by the append that repeats it.
 """
 
 from __future__ import annotations
@@ -84,9 +90,10 @@ class StagedLoad:
         index label (set the index to the input rows' positions to get those named).
         With upsert keys the rows go into one temporary staging table for the whole
         load (a key repeated within ``df`` is refused here, across chunks by
-        :meth:`merge`); without keys straight into the table (the count is what was
-        stored: a ``BEFORE`` trigger may skip rows). Every chunk must project onto the
-        same columns as the first.
+        :meth:`merge`) -- or, into an empty table, straight into it (a repeated key is
+        refused here, naming the rows); without keys straight into the table (the count
+        is what was stored: a ``BEFORE`` trigger may skip rows). Every chunk must
+        project onto the same columns as the first.
         """
         return self._run(lambda: self._loading.append(df), df)
 
@@ -122,8 +129,9 @@ class StagedLoad:
         across chunks are refused as by :meth:`merge`); each preview holds at most
         ``preview_rows`` staged rows, as staged. A ``BEFORE`` trigger that would change
         or skip a row is not run, and constraints of the table (CHECK, foreign keys)
-        are not tried. Without keys the appended rows are already in the table, inside
-        this transaction: every row is an insert, and a dry run rolls back
-        (:meth:`WarehouseLoader.plan_dataframe` does). :meth:`merge` may still follow.
+        are not tried. Without keys, or into a table that was empty, the appended rows
+        are already in the table, inside this transaction: every row is an insert, and
+        a dry run rolls back (:meth:`WarehouseLoader.plan_dataframe` does). :meth:`merge`
+        may still follow.
         """
         return self._run(lambda: self._loading.plan(preview_rows=preview_rows))

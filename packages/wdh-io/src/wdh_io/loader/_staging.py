@@ -1,6 +1,7 @@
 """PostgreSQL staging tables and the statements both upsert paths run on them.
 
-Both paths upsert the same way on PostgreSQL: the rows go into a temporary staging table
+Both paths upsert the same way on PostgreSQL (into a table that was empty, the COPY path
+copies straight into it: ``_straight``): the rows go into a temporary staging table
 (by COPY, or by batched INSERT on the generic path; one table for all the chunks of a
 load), then one ``INSERT … SELECT … ON CONFLICT (keys) DO UPDATE … WHERE`` a data column
 differs merges them. So what PostgreSQL stores and counts is decided by one statement,
