@@ -3,6 +3,7 @@ rows, counts and refusals as the staged path, on a real PostgreSQL."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -171,3 +172,27 @@ def test_a_table_without_a_unique_index_on_the_keys_is_refused_as_before(
     with pytest.raises(DatabaseError, match="no unique or exclusion constraint"):
         load_chunks(engine, [people([1])], keys=["name"])
     assert stored(engine) == []
+
+
+def test_a_role_that_may_insert_but_not_lock_is_staged(
+    engine: sa.Engine, database_url: sa.URL
+) -> None:
+    """SHARE ROW EXCLUSIVE needs UPDATE, DELETE or TRUNCATE; an upsert that only inserts
+    (no column to compare: DO NOTHING) needs INSERT alone, so it takes the staged path."""
+    role = f"wdh_inserter_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE codes (code integer PRIMARY KEY)")
+        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        conn.exec_driver_sql(f"GRANT SELECT, INSERT ON codes TO {role}")
+    inserter = create_engine(database_url.set(username=role, password=None), pool_size=1)
+    try:
+        with loader(inserter).transaction() as tx:
+            load = tx.staged_load("codes", upsert_keys=["code"])
+            load.append(pd.DataFrame({"code": [1, 2, 3]}))
+            result = load.merge()
+        assert result.rows_inserted == 3
+    finally:
+        inserter.dispose()
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP OWNED BY {role}")
+            conn.exec_driver_sql(f"DROP ROLE {role}")

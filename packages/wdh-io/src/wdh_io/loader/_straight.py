@@ -112,13 +112,27 @@ def copy_straight_allowed(
         if not _has_arbiter(connection, info, specs, keys):
             return False
         # Another writer may have written since the size was read: lock, then read again.
+        return _lock(connection, info) and _heap_is_empty(connection, info)
+    except sa.exc.DBAPIError as exc:
+        raise translate(exc, dialect=connection.dialect, **error_context) from exc
+
+
+def _lock(connection: Connection, info: TableInfo) -> bool:
+    """Take SHARE ROW EXCLUSIVE; ``False`` when the role may insert but not lock so (the
+    mode needs UPDATE, DELETE or TRUNCATE): the staged path needs neither."""
+    savepoint = connection.begin_nested()
+    try:
         connection.exec_driver_sql(
             f"LOCK TABLE {qualified(info.table)} IN SHARE ROW EXCLUSIVE MODE",
             execution_options={"no_parameters": True},
         )
-        return _heap_is_empty(connection, info)
     except sa.exc.DBAPIError as exc:
-        raise translate(exc, dialect=connection.dialect, **error_context) from exc
+        savepoint.rollback()
+        if getattr(exc.orig, "pgcode", None) == errorcodes.INSUFFICIENT_PRIVILEGE:
+            return False
+        raise
+    savepoint.commit()
+    return True
 
 
 def is_unique_violation(exc: DatabaseError) -> bool:
