@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 
 from wdh_domain.pipelines import RetryConfig
 from wdh_io.database._engine import create_engine
@@ -196,3 +197,36 @@ def test_a_role_that_may_insert_but_not_lock_is_staged(
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP OWNED BY {role}")
             conn.exec_driver_sql(f"DROP ROLE {role}")
+
+
+def test_a_row_written_before_the_lock_sends_the_load_to_the_staged_path_unlocked(
+    engine: sa.Engine,
+) -> None:
+    """Another writer commits a row between the first size check and the lock: the
+    size read under the lock sees it, the lock is released, and the load merges."""
+    written: list[bool] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def write_first(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("LOCK TABLE") and not written:
+            written.append(True)
+            with engine.connect() as other:
+                other.exec_driver_sql(
+                    "INSERT INTO people (id, name, email) VALUES (2, 'n2', '2@example.com')"
+                )
+                other.commit()
+
+    try:
+        with loader(engine).transaction() as tx:
+            load = tx.staged_load("people", upsert_keys=["id"])
+            load.append(people([1, 2]))
+            assert not other_writer_is_blocked(engine)
+            result = load.merge()
+    finally:
+        event.remove(engine, "before_cursor_execute", write_first)
+    assert written
+    assert (result.rows_inserted, result.rows_updated, result.rows_unchanged) == (1, 1, 0)
+    assert [row[:3] for row in stored(engine)] == [
+        (1, "n1", "1@example.com"),
+        (2, "n2", "2@example.com"),
+    ]

@@ -15,8 +15,9 @@ changes nothing but the speed (:func:`copy_straight_allowed`):
   rows stored are exactly this load's, in the order they were sent (nothing to compare
   against, and the positions of the rows sharing a key can be named, see below);
 * it stays so: ``SHARE ROW EXCLUSIVE`` is taken before the size is read again, and
-  held to the end of the transaction. Readers go on; another writer waits for this load
-  to commit, and its own upsert then sees these rows.
+  held to the end of the transaction (released at once if the table is not empty any
+  more). Readers go on; another writer waits for this load to commit, and its own
+  upsert then sees these rows.
 
 A key repeated in the file then fails the ``COPY`` with a unique violation, by the same
 equality as the staging table's unique index. :func:`refuse_duplicate_keys` names the
@@ -111,15 +112,19 @@ def copy_straight_allowed(
             return False
         if not _has_arbiter(connection, info, specs, keys):
             return False
-        # Another writer may have written since the size was read: lock, then read again.
-        return _lock(connection, info) and _heap_is_empty(connection, info)
+        return _locked_while_empty(connection, info)
     except sa.exc.DBAPIError as exc:
         raise translate(exc, dialect=connection.dialect, **error_context) from exc
 
 
-def _lock(connection: Connection, info: TableInfo) -> bool:
-    """Take SHARE ROW EXCLUSIVE; ``False`` when the role may insert but not lock so (the
-    mode needs UPDATE, DELETE or TRUNCATE): the staged path needs neither."""
+def _locked_while_empty(connection: Connection, info: TableInfo) -> bool:
+    """Take SHARE ROW EXCLUSIVE and read the size again (another writer may have written
+    since); keep the lock only when the table is still empty.
+
+    The lock is taken in a savepoint, so that rolling it back releases the lock when
+    the table is not empty any more, and when the role may insert but not lock so (the
+    mode needs UPDATE, DELETE or TRUNCATE; the staged path needs neither).
+    """
     savepoint = connection.begin_nested()
     try:
         connection.exec_driver_sql(
@@ -131,7 +136,10 @@ def _lock(connection: Connection, info: TableInfo) -> bool:
         if getattr(exc.orig, "pgcode", None) == errorcodes.INSUFFICIENT_PRIVILEGE:
             return False
         raise
-    savepoint.commit()
+    if not _heap_is_empty(connection, info):
+        savepoint.rollback()
+        return False
+    savepoint.commit()  # a released savepoint's locks stay with the transaction
     return True
 
 
