@@ -160,3 +160,27 @@ def test_a_frame_without_columns_validates_each_row(context: PipelineContext) ->
 
     assert outcome.failed.tolist() == []
     assert outcome.data["level"].tolist() == [3] * 1500
+
+
+def test_int_columns_have_the_dtype_pandas_gives_their_values(context: PipelineContext) -> None:
+    class Ints(BaseModel):
+        small: int
+        big: int
+        maybe: int | None = None
+
+    big = 2**70  # beyond int64
+    df = pd.DataFrame(
+        {
+            "small": pd.array(["1", "2", "3"], dtype="str"),
+            "big": pd.array(["1", str(big), "3"], dtype="str"),
+            "maybe": pd.array(["3", "", "4"], dtype="str"),
+        }
+    )
+
+    out = ValidateDataTypesStep(Ints).validate(df, context).data
+
+    expected: dict[str, list[Any]] = {"small": [1, 2, 3], "big": [1, big, 3], "maybe": [3, None, 4]}
+    for name, values in expected.items():
+        assert out[name].dtype == pd.Series(values).dtype, name
+        column = out[name].astype(object)
+        assert column.where(column.notna(), None).tolist() == values, name

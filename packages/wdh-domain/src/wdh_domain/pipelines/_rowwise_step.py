@@ -133,13 +133,19 @@ class ValidateDataTypesStep:
         self._fields = tuple(model.model_fields)
         # For a flat model (every field compiles to a plain column type, no extras, no
         # serializers) model_dump() equals the instance's field dict: skip the dump.
+        plans = compile_model(model)
         self._dump_is_dict = (
-            all(plan.kind is not None for plan in compile_model(model))
+            all(plan.kind is not None for plan in plans)
             and model.model_config.get("extra") != "allow"
         )
         # ... and when the model makes nothing but its instance, its fields' validator
         # gives that dict without the instance.
         self._field_dicts = field_dict_validator(model) if self._dump_is_dict else None
+        # Int fields whose values are exactly pydantic's ints (or None): no instance, no
+        # model_post_init, between the validator and the values.
+        self._int_fields = frozenset(
+            plan.name for plan in plans if plan.kind == "int" and self._field_dicts is not None
+        )
 
     def validate(
         self,
@@ -298,6 +304,8 @@ class ValidateDataTypesStep:
             cell = cells[position]
             if new is None:
                 columns[label] = cell if picks is None else list(compress(cell, picks))
+            elif label in self._int_fields:
+                columns[label] = _int64_or_list(new)
             elif (
                 text
                 and _first_present(new) is str
@@ -307,6 +315,16 @@ class ValidateDataTypesStep:
             else:
                 columns[label] = new
         return frame_from_columns(columns, index=index, template=df)
+
+
+def _int64_or_list(values: list[Any]) -> np.ndarray | list[Any]:
+    """An int field's values as an int64 array, the dtype pandas infers from a list of
+    ints (made without pandas' per-value inference); the list itself when a value is
+    None or does not fit in int64, for pandas to infer as it would."""
+    try:
+        return np.fromiter(values, dtype=np.int64, count=len(values))
+    except (TypeError, OverflowError):
+        return values
 
 
 def _first_present(values: list[Any]) -> type:
