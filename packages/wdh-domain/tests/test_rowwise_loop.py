@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from wdh_domain.pipelines import PipelineContext, ValidateDataTypesStep, model_input_rows
 
@@ -184,3 +184,50 @@ def test_int_columns_have_the_dtype_pandas_gives_their_values(context: PipelineC
         assert out[name].dtype == pd.Series(values).dtype, name
         column = out[name].astype(object)
         assert column.where(column.notna(), None).tolist() == values, name
+
+
+class Forbid(BaseModel):
+    """The model's config (extra columns forbidden) holds for every row."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n: int
+
+
+class Aliased(BaseModel):
+    """Columns named by alias; values out under the field's name."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    n: int = Field(alias="N")
+    label: str = Field(alias="Label", max_length=3)
+
+
+@pytest.mark.parametrize("model", [Forbid, Aliased], ids=lambda m: m.__name__)
+def test_the_models_config_and_aliases_hold(
+    model: type[BaseModel], context: PipelineContext
+) -> None:
+    df = pd.DataFrame(
+        {
+            "N": pd.array(["1", "x", "3"], dtype="str"),
+            "n": pd.array(["4", "5", ""], dtype="str"),
+            "Label": pd.array([" ab ", "abcd", "c"], dtype="str"),
+        }
+    )
+    failed, errors, dumps = _model_verdicts(model, df)
+
+    outcome = ValidateDataTypesStep(model).validate(df, context)
+
+    assert outcome.failed.tolist() == failed
+    assert (
+        list(
+            zip(
+                outcome.errors["position"].tolist(),
+                outcome.errors["field"].tolist(),
+                outcome.errors["code"].tolist(),
+                strict=True,
+            )
+        )
+        == errors
+    )
+    assert outcome.data[list(model.model_fields)].to_dict("records") == dumps

@@ -1,8 +1,10 @@
 """``ValidateDataTypesStep``: every row validated by a pydantic model, one call per row.
 
 The work around the model call is done column-wise: blank cells are found per column
-before the loop, the loop is the model's core validator called on one dict per row, and
-the output frame is built once, column by column, from the validated rows.
+before the loop, the loop is the model's core validator called on one dict per row (a
+generated loop, run chunk by chunk; for a flat model, the validator of its fields, which
+gives the field values without making an instance), and the output frame is built once,
+column by column, from the validated rows.
 """
 
 from __future__ import annotations
