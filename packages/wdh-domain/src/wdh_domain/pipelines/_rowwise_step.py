@@ -1,16 +1,18 @@
 """``ValidateDataTypesStep``: every row validated by a pydantic model, one call per row.
 
 The work around the model call is done column-wise: blank cells are found per column
-before the loop, the loop is the model's core validator called on one dict per row, and
-the output frame is built once, column by column, from the validated rows.
+before the loop, the loop is the model's core validator called on one dict per row (a
+generated loop, run chunk by chunk; for a flat model, the validator of its fields, which
+gives the field values without making an instance), and the output frame is built once,
+column by column, from the validated rows.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
-from itertools import compress
-from operator import call, itemgetter
+from collections.abc import Callable, Iterable, Iterator
+from itertools import compress, islice, repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from wdh_domain.errors import DataValidationError, PipelineConfigError
 from wdh_domain.pipelines._blank import column_cells
 from wdh_domain.pipelines._frames import frame_from_columns, frame_from_rows
+from wdh_domain.pipelines._rowwise_scan import Keep, field_dict_validator, row_maker, scanner
 from wdh_domain.pipelines._schema_columns import describe_error
 from wdh_domain.pipelines._schema_plan import compile_model
 from wdh_domain.pipelines._schema_step import SchemaValidation
@@ -29,28 +32,17 @@ from wdh_logging import redact_text
 
 __all__ = ["ValidateDataTypesStep", "model_input_rows"]
 
-
-def _row_maker(labels: list[Any]) -> Callable[..., dict[Any, Any]]:
-    """A function taking one cell per column and returning the row's dict.
-
-    It is the dict display ``lambda a0, a1, ...: {k0: a0, k1: a1, ...}``, compiled once
-    per call of the step: Python builds such a literal faster than
-    ``dict(zip(labels, cells))`` (no zip object, no pair tuples), and making the dict is
-    the only per-row work besides the model call. The labels are bound as the
-    function's globals ``k0, k1, ...``, never written into its source.
-    """
-    params = ", ".join(f"a{i}" for i in range(len(labels)))
-    items = ", ".join(f"k{i}: a{i}" for i in range(len(labels)))
-    keys = {f"k{i}": label for i, label in enumerate(labels)}
-    maker: Callable[..., dict[Any, Any]] = eval(f"lambda {params}: {{{items}}}", keys)  # noqa: S307 - generated from counts only
-    return maker
+_CHUNK = 1024
+"""Rows validated between two conversions of their results to output: few enough that
+the results are still in the CPU cache when they are read (measured: larger chunks,
+whose results are read back from memory, are slower)."""
 
 
 def _input_rows(df: pd.DataFrame, cells: list[list[Any]]) -> Iterable[dict[Any, Any]]:
     """One fresh dict per row (column label -> cell), made lazily from the cell lists."""
     if not len(df.columns):
         return ({} for _ in range(len(df)))
-    return map(_row_maker(list(df.columns)), *cells)
+    return map(row_maker(list(df.columns)), *cells)
 
 
 def model_input_rows(df: pd.DataFrame) -> list[dict[Any, Any]]:
@@ -141,17 +133,20 @@ class ValidateDataTypesStep:
         self.name = name or type(self).__name__
         self._validate = model.__pydantic_validator__.validate_python  # model_validate's core
         self._fields = tuple(model.model_fields)
-        # A validated instance's field dict -> its values in field order, as a tuple.
-        self._field_values: Callable[[dict[str, Any]], tuple[Any, ...]] = (
-            itemgetter(*self._fields)
-            if len(self._fields) > 1
-            else lambda fields: tuple(fields.values())
-        )
         # For a flat model (every field compiles to a plain column type, no extras, no
         # serializers) model_dump() equals the instance's field dict: skip the dump.
+        plans = compile_model(model)
         self._dump_is_dict = (
-            all(plan.kind is not None for plan in compile_model(model))
+            all(plan.kind is not None for plan in plans)
             and model.model_config.get("extra") != "allow"
+        )
+        # ... and when the model makes nothing but its instance, its fields' validator
+        # gives that dict without the instance.
+        self._field_dicts = field_dict_validator(model) if self._dump_is_dict else None
+        # Int fields whose values are exactly pydantic's ints (or None): no instance, no
+        # model_post_init, between the validator and the values.
+        self._int_fields = frozenset(
+            plan.name for plan in plans if plan.kind == "int" and self._field_dicts is not None
         )
 
     def validate(
@@ -173,28 +168,21 @@ class ValidateDataTypesStep:
                 field=", ".join(duplicated),
             )
         cells, blanks = column_cells(df)
-        rows = _input_rows(df, cells)
-        validate, flat, field_values = self._validate, self._dump_is_dict, self._field_values
+        flat = self._dump_is_dict
         # Flat models: each field's values, one list per field; else the merged rows.
         values: list[list[Any]] = [[] for _ in self._fields]
-        appends = [column.append for column in values]
         merged: list[dict[Any, Any]] = []
         failures = _Failures()
         limit = sys.maxsize if max_failures is None else max_failures
-        checked = len(df)
-        for position, row in enumerate(rows):
-            # The hot loop: the model call, then its values go to the field lists.
-            try:
-                model = validate(row)
-            except ValidationError as exc:
-                if failures.add(position, exc) > limit:
-                    checked = position + 1
-                    break
-                continue
-            if flat:
-                any(map(call, appends, field_values(model.__dict__)))
-            else:
-                merged.append(self._merged(row, model))
+        checked = self._scan(
+            list(df.columns),
+            cells,
+            total=len(df),
+            failures=failures,
+            limit=limit,
+            values=values,
+            merged=merged,
+        )
         failed = np.array(failures.rows, dtype=np.int64)
         keep = np.ones(checked, dtype=bool)
         keep[failed] = False
@@ -208,6 +196,66 @@ class ValidateDataTypesStep:
         return SchemaValidation(
             data=data, failed=failed, errors=failures.table(), stopped=checked < len(df)
         )
+
+    def _scan(
+        self,
+        labels: list[Any],
+        cells: list[list[Any]],
+        *,
+        total: int,
+        failures: _Failures,
+        limit: int,
+        values: list[list[Any]],
+        merged: list[dict[Any, Any]],
+    ) -> int:
+        """Validate the ``total`` rows in order, recording failures; return how many rows
+        were checked: all, or up to the one whose failure exceeds ``limit``.
+
+        Valid rows go, in order, to ``values`` (a flat model: one list per field) or to
+        ``merged`` (the output rows). The rows are validated by one generated loop per
+        chunk of :data:`_CHUNK` rows; what it keeps of a chunk's valid rows is turned
+        into output before the next chunk, so only a chunk's results are alive at once.
+        """
+        validate: Callable[[Any], Any] = self._validate
+        if not self._dump_is_dict:
+            mode: Keep = "row"
+        elif self._field_dicts is None:
+            mode = "dict"
+        else:
+            mode, validate = "first", self._field_dicts
+        scan = scanner(labels, mode)
+        rows: Iterator[tuple[Any, ...]] = zip(*cells, strict=True) if cells else repeat((), total)
+        getters = [itemgetter(name) for name in self._fields]
+        start, failed_before, stop_at = 0, 0, -1
+        kept: list[Any] = []
+
+        def fail(exc: ValidationError) -> bool:
+            nonlocal stop_at
+            # The failing row is the chunk's next row: after the ones kept and failed.
+            position = start + len(kept) + len(failures.rows) - failed_before
+            if failures.add(position, exc) > limit:
+                stop_at = position
+                return True
+            return False
+
+        def keep_merged(row: dict[Any, Any], model: BaseModel) -> None:
+            kept.append(self._merged(row, model))
+
+        while start < total:
+            kept = []
+            failed_before = len(failures.rows)
+            stopped = scan(
+                islice(rows, _CHUNK), validate, keep_merged if mode == "row" else kept.append, fail
+            )
+            if mode == "row":
+                merged.extend(kept)
+            else:
+                for column, getter in zip(values, getters, strict=True):
+                    column.extend(map(getter, kept))
+            if stopped:
+                return stop_at + 1
+            start += _CHUNK
+        return total
 
     def _merged(self, row: dict[Any, Any], model: BaseModel) -> dict[Any, Any]:
         dumped = model.model_dump()
@@ -258,6 +306,8 @@ class ValidateDataTypesStep:
             cell = cells[position]
             if new is None:
                 columns[label] = cell if picks is None else list(compress(cell, picks))
+            elif label in self._int_fields:
+                columns[label] = _int64_or_list(new)
             elif (
                 text
                 and _first_present(new) is str
@@ -267,6 +317,16 @@ class ValidateDataTypesStep:
             else:
                 columns[label] = new
         return frame_from_columns(columns, index=index, template=df)
+
+
+def _int64_or_list(values: list[Any]) -> np.ndarray | list[Any]:
+    """An int field's values as an int64 array, the dtype pandas infers from a list of
+    ints (made without pandas' per-value inference); the list itself when a value is
+    None or does not fit in int64, for pandas to infer as it would."""
+    try:
+        return np.fromiter(values, dtype=np.int64, count=len(values))
+    except (TypeError, OverflowError):
+        return values
 
 
 def _first_present(values: list[Any]) -> type:
