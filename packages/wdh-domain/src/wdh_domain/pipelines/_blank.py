@@ -16,7 +16,10 @@ def blank_mask(column: pd.Series) -> np.ndarray:
     missing = np.array(column.isna(), dtype=bool)
     if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
         # .str yields NaN for the cells that are not text; those are not blank
-        stripped = column.str.strip()
+        try:
+            stripped = column.str.strip()
+        except AttributeError:  # pandas refuses .str on an object column with no text
+            return missing
         empty = np.asarray(stripped.eq("").fillna(value=False), dtype=bool)
         missing |= empty
     return missing
