@@ -16,6 +16,7 @@ from wdh_domain.pipelines import (
     PipelineConfig,
     PipelineContext,
     ValidateDataTypesStep,
+    ValidateSchemaStep,
     model_input_rows,
 )
 
@@ -177,3 +178,30 @@ def test_model_input_rows_are_what_the_model_validates() -> None:
     assert rows == [{"a": "1", "b": 1.5}, {"a": None, "b": None}, {"a": None, "b": 2.0}]
     with pytest.raises(ValidationError):
         Checked.model_validate(rows[1])
+
+
+class Named(BaseModel):
+    name: str
+    secret_token: str | None = None
+
+
+def test_a_repeated_bad_value_is_shown_the_same_and_equal_values_by_their_type(
+    context: PipelineContext,
+) -> None:
+    """Messages are reused per bad value, keyed by its type: 1, 1.0 and True differ."""
+    frame = pd.DataFrame(
+        {"name": [1.0, True, 1.0, 1, "ok"], "secret_token": [None, None, 7, None, None]},
+        dtype=object,
+    )
+    result = ValidateDataTypesStep(Named).validate(frame, context)
+    by_row = result.errors.groupby("position")["message"].apply(list).to_dict()
+    assert by_row[0] == ["Input should be a valid string (got 1.0)"]
+    assert by_row[1] == ["Input should be a valid string (got True)"]
+    assert by_row[2][0] == "Input should be a valid string (got 1.0)"
+    assert "7" not in by_row[2][1]  # a sensitive field's value is masked
+    assert by_row[3] == ["Input should be a valid string (got 1)"]
+    # A column of no text at all (secret_token) is no trouble for either step's blanks.
+    columns = ValidateSchemaStep(Named).validate(frame, context)
+    assert columns.errors[["position", "message"]].values.tolist() == (
+        result.errors[["position", "message"]].values.tolist()
+    )

@@ -57,8 +57,24 @@ def describe_error(field: str, error_type: str, message: str, value: object) -> 
     offending value (masked for a sensitive field), or a plain "the cell is empty"."""
     if value is None and error_type != "missing":
         return _EMPTY_CELL
-    shown = _MASKED if _sensitive(field) else redact_text(repr(value))
-    return f"{message} (got {truncate(shown, _MAX_VALUE_CHARS)})"
+    if _sensitive(field):
+        return f"{message} (got {_MASKED})"
+    try:
+        # Bad values repeat (a file of thousands of failures holds a few distinct
+        # ones): each is shown once, then reused. Keyed by type: 1, 1.0 and True are
+        # equal but shown differently.
+        return _shown_with(message, (type(value).__module__, type(value).__qualname__), value)
+    except TypeError:  # unhashable (a list, a dict)
+        return _with_value(message, value)
+
+
+@lru_cache(maxsize=4096)
+def _shown_with(message: str, _kind: tuple[str, str], value: object) -> str:
+    return _with_value(message, value)
+
+
+def _with_value(message: str, value: object) -> str:
+    return f"{message} (got {truncate(redact_text(repr(value)), _MAX_VALUE_CHARS)})"
 
 
 @dataclass(slots=True)
