@@ -11,14 +11,19 @@ per session (once per pytest-xdist worker):
    away) and removed afterwards — so ``uv run pytest`` passes on a fresh machine with no
    server at all.
 
-On that server a template database is created once; ``postgresql`` (pytest-postgresql's
-client fixture) then gives each test its own database cloned from that template and
-drops it afterwards. A second template, with the packaged migrations applied once per
-session, backs ``migrated_postgresql`` and ``migrated_database_url``: a test's own
-database, cloned already at head (cloning takes milliseconds; running the migrations
-takes a second of CPU). Names carry the process id, so xdist workers and concurrent test
-sessions can share a server. Packages build on these fixtures with
-``pytest_postgresql.factories.postgresql_noproc(depends_on="wdh_pg_proc")``.
+On that server a template database is created once; ``postgresql`` (named as
+pytest-postgresql's client fixture, and like it a psycopg connection) then gives each
+test a database of its own in the template's state. A second template, with the
+packaged migrations applied once per session, backs ``migrated_postgresql`` and
+``migrated_database_url``: a test's own database, already at head. Such a database is
+cloned from its template once and lent to one test after another: after each test its
+rows are removed and what the test created is dropped, and it is dropped instead when it
+cannot be proved back in the template's state (see ``DatabasePool``) -- cloning and
+dropping a database for every test cost the server more than the tests did. Names carry
+the process id, so xdist workers and concurrent test sessions can share a server.
+Packages build on these fixtures with
+``pytest_postgresql.factories.postgresql_noproc(depends_on="wdh_pg_proc")``, and
+``clone_database`` gives a module a database of its own.
 
 **Every test is classified** at collection: a test whose fixtures reach a database
 (``wdh_pg_proc`` or a pytest-postgresql fixture) is ``integration``, every other test
@@ -50,6 +55,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -72,6 +78,7 @@ _cache_bytecode_outside_the_checkout()
 # (imported after the bytecode setting above, on purpose)
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
+from psycopg import sql  # noqa: E402
 from pytest_postgresql import factories  # noqa: E402
 from pytest_postgresql.config import get_config  # noqa: E402
 from pytest_postgresql.executors import NoopExecutor  # noqa: E402
@@ -161,7 +168,308 @@ def wdh_pg_proc(request: pytest.FixtureRequest) -> Iterator[NoopExecutor]:
             shutil.rmtree(embedded_root, ignore_errors=True)
 
 
-postgresql = factories.postgresql(DATABASE_FIXTURE)
+#: database names: the process id and a counter keep them unique across xdist workers,
+#: sessions sharing a server and repeated fixture setups
+_cloned = itertools.count()
+
+# --- per-test databases: one pool per template, reset between tests -------------------
+#
+# Cloning a database and dropping it again costs the server more than most tests on it
+# do: CREATE DATABASE writes the whole template, catalogs included, to the WAL, and DROP
+# DATABASE forces a checkpoint. So each process clones a database once and lends it to
+# test after test, for as long as each test leaves it as the template made it once its
+# rows are removed. After every test the pool proves that, or drops the database:
+#
+# 1. the test's leftover sessions are ended;
+# 2. what the test created (extensions, schemas, relations, types, routines) is dropped,
+#    and the database's own settings (ALTER DATABASE ... SET) are reset;
+# 3. every database-local catalog must hold as many rows as a fresh clone, none of them
+#    written after the database was lent (DDL, GRANT, COMMENT, ... write new row
+#    versions; only statistics change in place), and the database's own settings,
+#    comments, replication slots and prepared transactions must be as cloned;
+# 4. the tables the template left empty are truncated, identities restarted, when they
+#    hold rows or a sequence they own has moved; the tables it filled (alembic_version)
+#    must hold the same rows, and no other sequence may have moved.
+#
+# Anything else -- a step failing, a changed catalog, the database gone -- drops the
+# database, and the next test gets a fresh clone. In the queries, %(xid)s is the
+# transaction the database was lent after: a row version whose xmin is younger than it
+# (``age(xmin) < age(xid)``) was written by the test.
+
+# The database-local catalogs (statistics and large-object data change without DDL).
+_CATALOGS = """
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'pg_catalog' AND c.relkind = 'r' AND NOT c.relisshared
+  AND c.relname NOT IN ('pg_statistic', 'pg_statistic_ext_data', 'pg_largeobject')
+ORDER BY 1
+"""
+
+# A session's first temporary table creates its backend slot's temporary schemas, which
+# outlive it, empty; they change nothing for the next test.
+_NOT_TEMPORARY = " WHERE left(nspname, 8) <> 'pg_temp_' AND left(nspname, 14) <> 'pg_toast_temp_'"
+
+# The database's state kept in shared catalogs and views: rows, and rows written after xid.
+_DATABASE_STATE = """
+SELECT 'pg_database', count(*), count(*) FILTER (WHERE age(xmin) < age(%(xid)s::text::xid))
+  FROM pg_database WHERE datname = current_database()
+UNION ALL SELECT 'pg_db_role_setting', count(*), 0 FROM pg_db_role_setting
+  WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+UNION ALL SELECT 'pg_shdescription', count(*), 0 FROM pg_shdescription
+  WHERE classoid = 'pg_database'::regclass
+    AND objoid = (SELECT oid FROM pg_database WHERE datname = current_database())
+UNION ALL SELECT 'pg_replication_slots', count(*), 0 FROM pg_replication_slots
+  WHERE database = current_database()
+UNION ALL SELECT 'pg_prepared_xacts', count(*), 0 FROM pg_prepared_xacts
+  WHERE database = current_database()
+"""
+
+# The database's own settings reset, and DROP statements for the objects written after xid
+# outside the system schemas: one query per phase, each run after the previous phase's
+# statements (drops cascade: an extension's objects, a schema's, a table's sequences).
+_CREATED = [
+    """SELECT format('ALTER DATABASE %%I RESET ALL', current_database()) FROM pg_db_role_setting
+    WHERE setrole = 0
+      AND setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())""",
+    """SELECT format('DROP EXTENSION IF EXISTS %%I CASCADE', extname) FROM pg_extension
+    WHERE age(xmin) < age(%(xid)s::text::xid)""",
+    """SELECT format('DROP SCHEMA IF EXISTS %%I CASCADE', nspname) FROM pg_namespace
+    WHERE age(xmin) < age(%(xid)s::text::xid)
+      AND left(nspname, 3) <> 'pg_' AND nspname <> 'information_schema'""",
+    """SELECT format('DROP %%s IF EXISTS %%s CASCADE', CASE c.relkind
+      WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'
+      WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'i' THEN 'INDEX' WHEN 'I' THEN 'INDEX'
+      WHEN 'c' THEN 'TYPE' ELSE 'TABLE' END, c.oid::regclass)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE age(c.xmin) < age(%(xid)s::text::xid)
+      AND left(n.nspname, 3) <> 'pg_' AND n.nspname <> 'information_schema'
+      AND c.relkind IN ('p', 'r', 'f', 'm', 'v', 'c', 'S', 'I', 'i')
+    ORDER BY position(c.relkind IN 'prfmvcSIi')""",
+    """SELECT format('DROP %%s IF EXISTS %%s CASCADE',
+      CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype)
+    FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+    WHERE age(t.xmin) < age(%(xid)s::text::xid)
+      AND left(n.nspname, 3) <> 'pg_' AND n.nspname <> 'information_schema'
+      AND t.typtype IN ('d', 'r', 'e')
+    ORDER BY position(t.typtype IN 'dre')""",
+    """SELECT format('DROP %%s IF EXISTS %%s CASCADE',
+      CASE p.prokind WHEN 'a' THEN 'AGGREGATE' ELSE 'ROUTINE' END, p.oid::regprocedure)
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE age(p.xmin) < age(%(xid)s::text::xid)
+      AND left(n.nspname, 3) <> 'pg_' AND n.nspname <> 'information_schema'""",
+]
+
+# The tables outside the system schemas.
+_TABLES = """
+SELECT c.oid, n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND left(n.nspname, 3) <> 'pg_' AND n.nspname <> 'information_schema'
+ORDER BY 1, 2
+"""
+
+# Each sequence, its last value (NULL until first used) and the table owning it, if any.
+_SEQUENCES = """
+SELECT s.oid::regclass::text, pg_sequence_last_value(s.oid), d.refobjid
+FROM pg_class s JOIN pg_namespace n ON n.oid = s.relnamespace
+LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid
+  AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+WHERE s.relkind = 'S' AND left(n.nspname, 3) <> 'pg_' AND n.nspname <> 'information_schema'
+"""
+
+Rows = list[tuple[Any, ...]]
+
+
+def _rows(
+    connection: psycopg.Connection[Any], query: str | sql.Composed, xid: str | None = None
+) -> Rows:
+    statement = query.encode() if isinstance(query, str) else query
+    return connection.execute(statement, None if xid is None else {"xid": xid}).fetchall()
+
+
+def _current_xid(connection: psycopg.Connection[Any]) -> str:
+    """A transaction id that every later write in the database is younger than."""
+    [(full,)] = _rows(connection, "SELECT pg_current_xact_id()::text")
+    return str(int(full) % 2**32)  # the 32-bit transaction id row versions carry
+
+
+@dataclass(frozen=True)
+class _Template:
+    """What a fresh clone of a template holds (read from the first clone)."""
+
+    state_query: sql.Composed  # per catalog: its rows, and those written after xid
+    state: Rows
+    empty_tables: dict[int, sql.Identifier]  # by oid: the tables the template left empty
+    contents_query: sql.Composed  # per table the template filled: a digest of its rows
+    contents: Rows
+    sequences: dict[str, Any]  # by name: last values
+
+    @classmethod
+    def read(cls, connection: psycopg.Connection[Any], xid: str) -> _Template:
+        state_query = sql.SQL(" UNION ALL ").join(
+            [
+                sql.SQL(
+                    "SELECT {}, count(*),"
+                    " count(*) FILTER (WHERE age(xmin) < age(%(xid)s::text::xid)) FROM {}{}"
+                ).format(
+                    sql.Literal(name),
+                    sql.Identifier("pg_catalog", name),
+                    sql.SQL(_NOT_TEMPORARY if name == "pg_namespace" else ""),
+                )
+                for (name,) in _rows(connection, _CATALOGS)
+            ]
+            + [sql.SQL(_DATABASE_STATE)]
+        )
+        empty: dict[int, sql.Identifier] = {}
+        filled: list[sql.Composed] = []
+        for oid, schema, name in _rows(connection, _TABLES):
+            table = sql.Identifier(schema, name)
+            if _rows(connection, sql.SQL("SELECT FROM ONLY {} LIMIT 1").format(table)):
+                filled.append(
+                    sql.SQL(
+                        "SELECT {}, md5(string_agg(t::text, E'\\n' ORDER BY t::text))"
+                        " FROM ONLY {} t"
+                    ).format(sql.Literal(oid), table)
+                )
+            else:
+                empty[oid] = table
+        contents_query = sql.SQL(" UNION ALL ").join(filled)
+        return cls(
+            state_query=state_query,
+            state=_rows(connection, state_query, xid),
+            empty_tables=empty,
+            contents_query=contents_query,
+            contents=_rows(connection, contents_query) if filled else [],
+            sequences={name: value for name, value, _ in _rows(connection, _SEQUENCES)},
+        )
+
+    def reset(self, connection: psycopg.Connection[Any], xid: str) -> bool:
+        """Bring a clone lent after transaction *xid* back to this state; whether it is."""
+        with connection.transaction():
+            for query in _CREATED:
+                for (statement,) in _rows(connection, query, xid):
+                    connection.execute(statement.encode())
+        if _rows(connection, self.state_query, xid) != self.state:
+            return False
+        if self.contents and _rows(connection, self.contents_query) != self.contents:
+            return False
+        moved = {
+            owner
+            for name, value, owner in _rows(connection, _SEQUENCES)
+            if value != self.sequences.get(name)
+        }
+        if not moved <= self.empty_tables.keys():
+            return False  # a sequence of no table, or of a filled one: nothing resets it
+        tables = list(self.empty_tables.values())
+        if moved or (
+            tables
+            and _rows(
+                connection,
+                sql.SQL(" UNION ALL ").join(
+                    sql.SQL("(SELECT FROM ONLY {} LIMIT 1)").format(table) for table in tables
+                ),
+            )
+        ):
+            connection.execute(
+                sql.SQL("TRUNCATE {} RESTART IDENTITY").format(sql.SQL(", ").join(tables))
+            )
+        return True
+
+
+@dataclass
+class _Lent:
+    name: str
+    xid: str  # catalog rows younger than this transaction were written by the test
+
+
+class DatabasePool:
+    """Databases cloned from one template, each lent to one test at a time (see above)."""
+
+    def __init__(self, proc: NoopExecutor, purpose: str) -> None:
+        self._proc = proc
+        self._purpose = purpose
+        self._template: _Template | None = None
+        self._free: list[_Lent] = []
+
+    def _connect(self, dbname: str, **kwargs: Any) -> psycopg.Connection[Any]:
+        proc = self._proc
+        return psycopg.connect(
+            host=proc.host,
+            port=proc.port,
+            user=proc.user,
+            password=proc.password,
+            dbname=dbname,
+            **kwargs,
+        )
+
+    def _admin(self, statement: sql.Composed) -> None:
+        with self._connect(self._proc.maintenance_dbname, autocommit=True) as admin:
+            admin.execute(statement)
+
+    def _drop(self, name: str) -> None:
+        self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    def _clone(self) -> _Lent:
+        name = f"wdh_{self._purpose}_{os.getpid()}_{next(_cloned)}"
+        self._drop(name)
+        self._admin(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(self._proc.template_dbname)
+            )
+        )
+        with self._connect(name, autocommit=True) as connection:
+            xid = _current_xid(connection)
+            if self._template is None:
+                self._template = _Template.read(connection, xid)
+        return _Lent(name, xid)
+
+    def _give_back(self, lent: _Lent) -> None:
+        assert self._template is not None
+        try:
+            with self._connect(lent.name, autocommit=True) as connection:
+                connection.execute(
+                    "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                if self._template.reset(connection, lent.xid):
+                    lent.xid = _current_xid(connection)
+                    self._free.append(lent)
+                    return
+        except psycopg.Error:
+            pass  # gone, or not to be reset: dropped
+        self._drop(lent.name)
+
+    @contextmanager
+    def lend(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection to a database in the template's state, for one test; not
+        committed, what the connection did is lost (as with pytest-postgresql's)."""
+        lent = self._free.pop() if self._free else self._clone()
+        try:
+            connection = self._connect(lent.name, options=self._proc.options)
+            try:
+                yield connection
+            finally:
+                connection.close()
+        finally:
+            self._give_back(lent)
+
+    def close(self) -> None:
+        """Drop every database of the pool."""
+        while self._free:
+            self._drop(self._free.pop().name)
+
+
+@pytest.fixture(scope="session")
+def wdh_database_pool(wdh_pg_proc: NoopExecutor) -> Iterator[DatabasePool]:
+    """The pool of databases cloned from the session's empty template."""
+    pool = DatabasePool(wdh_pg_proc, "test")
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def postgresql(wdh_database_pool: DatabasePool) -> Iterator[psycopg.Connection[Any]]:
+    """A psycopg connection to this test's own empty database (as pytest-postgresql's
+    fixture of that name)."""
+    with wdh_database_pool.lend() as connection:
+        yield connection
 
 
 def sqlalchemy_url(connection: psycopg.Connection[Any], driver: str = "psycopg2") -> URL:
@@ -196,7 +504,23 @@ def apply_migrations(
 wdh_migrated_proc = factories.postgresql_noproc(
     dbname=f"wdh_migrated_{os.getpid()}", depends_on=DATABASE_FIXTURE, load=[apply_migrations]
 )
-migrated_postgresql = factories.postgresql("wdh_migrated_proc")
+
+
+@pytest.fixture(scope="session")
+def wdh_migrated_database_pool(wdh_migrated_proc: NoopExecutor) -> Iterator[DatabasePool]:
+    """The pool of databases cloned from the session's template migrated to head."""
+    pool = DatabasePool(wdh_migrated_proc, "migrated")
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def migrated_postgresql(
+    wdh_migrated_database_pool: DatabasePool,
+) -> Iterator[psycopg.Connection[Any]]:
+    """A connection to this test's own database, migrated to head."""
+    with wdh_migrated_database_pool.lend() as connection:
+        yield connection
 
 
 @pytest.fixture
@@ -225,8 +549,6 @@ def load_benchmark(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleTyp
 
     return load
 
-
-_cloned = itertools.count()
 
 #: ``clone_database(template_proc, purpose)``: see the fixture of that name.
 CloneDatabase = Callable[[NoopExecutor, str], AbstractContextManager[URL]]

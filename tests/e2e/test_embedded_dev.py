@@ -21,7 +21,8 @@ from wdh_orchestration import build_platform
 from wdh_orchestration.domains.sample import SAMPLE
 from wdh_orchestrator.definitions import build_resources
 
-pytestmark = pytest.mark.integration
+# the embedded server's start (initdb) and a Dagster run: seconds
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture

@@ -85,6 +85,7 @@ def _server_version(url: URL) -> int:
         engine.dispose()
 
 
+@pytest.mark.slow  # a subprocess or a server of its own: seconds each
 def test_started_migrated_reused_and_logged(pgdata: Path) -> None:
     with capture_logs() as logs:
         url = start_embedded_database(pgdata)
@@ -103,6 +104,7 @@ def test_started_migrated_reused_and_logged(pgdata: Path) -> None:
     assert _server_identity(again) == _server_identity(url)
 
 
+@pytest.mark.slow  # a subprocess or a server of its own: seconds each
 def test_the_library_s_pg_ctl_transcripts_stay_out_of_info_output(
     pgdata: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -118,6 +120,7 @@ def test_the_library_s_pg_ctl_transcripts_stay_out_of_info_output(
         library.setLevel(saved)
 
 
+@pytest.mark.slow  # a subprocess or a server of its own: seconds each
 def test_a_data_directory_too_long_for_a_unix_socket_works(data_root: Path) -> None:
     deep = data_root / ("d" * 60) / ("e" * 60) / "pgdata"
     deep.parent.mkdir(parents=True)
@@ -193,11 +196,13 @@ def test_outside_dev_no_url_is_an_error(tmp_path: Path, environment: str) -> Non
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow  # a subprocess or a server of its own: seconds each
 def test_dev_without_url_uses_the_embedded_database(pgdata: Path) -> None:
     url = resolve_database_url(FakeSettings(None, "dev"), embedded_directory=pgdata)
     assert current_revision(url) == head_revision()
 
 
+@pytest.mark.slow  # a subprocess or a server of its own: seconds each
 def test_the_last_holder_stops_the_server_and_a_new_start_works(data_root: Path) -> None:
     pgdata = data_root / "pgdata"
     url = start_embedded_database(pgdata, migrate=False)
@@ -226,6 +231,7 @@ def _setting(url: URL, name: str) -> str:
         engine.dispose()
 
 
+@pytest.mark.slow  # a subprocess or a server of its own: seconds each
 def test_a_throwaway_server_does_not_wait_for_the_disk(data_root: Path) -> None:
     durable = start_embedded_database(data_root / "durable", migrate=False)
     throwaway = start_embedded_database(data_root / "throwaway", migrate=False, durable=False)

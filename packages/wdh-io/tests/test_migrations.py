@@ -314,6 +314,7 @@ def test_cli_in_dev_without_a_url_uses_the_embedded_database(tmp_path: Path) -> 
     assert f"Running downgrade {SAMPLE_REVISION} -> {AUDIT_REVISION}" in downgraded.stderr
 
 
+@pytest.mark.slow  # a subprocess or a server of its own: seconds each
 def test_cli_with_an_unreachable_server_fails_in_one_line() -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -328,6 +329,7 @@ def test_cli_with_an_unreachable_server_fails_in_one_line() -> None:
     assert PLANTED not in result.stdout + result.stderr
 
 
+@pytest.mark.slow  # a subprocess or a server of its own: seconds each
 def test_cli_with_a_malformed_url_fails_in_one_line_without_echoing_it() -> None:
     result = _alembic_cli("-x", f"url=postgresql+psycopg2://u:{PLANTED}@h:notaport/db", "current")
     assert result.returncode != 0
@@ -349,6 +351,7 @@ def test_cli_from_the_repository_root_upgrades_and_downgrades(database_url: URL)
     assert current_revision(database_url) == AUDIT_REVISION
 
 
+@pytest.mark.slow  # a subprocess or a server of its own: seconds each
 def test_cli_never_prints_the_password_from_settings(database_url: URL) -> None:
     secret_url = _url_with_password(database_url).render_as_string(hide_password=False)
     result = _alembic_cli("upgrade", "head", env={"DATABASE_URL": secret_url, "ENVIRONMENT": "dev"})
@@ -358,6 +361,7 @@ def test_cli_never_prints_the_password_from_settings(database_url: URL) -> None:
     assert PLANTED not in result.stderr
 
 
+@pytest.mark.slow  # a subprocess or a server of its own: seconds each
 def test_offline_mode_emits_sql_without_a_database() -> None:
     result = _alembic_cli("upgrade", "head", "--sql")
     assert result.returncode == 0, result.stderr
