@@ -4,7 +4,7 @@ rows, counts and refusals as the staged path, on a real PostgreSQL."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -15,7 +15,7 @@ from sqlalchemy import event
 from wdh_domain.pipelines import RetryConfig
 from wdh_io.database._engine import create_engine
 from wdh_io.errors import ConstraintViolationError, DatabaseError, DataValidationError
-from wdh_io.loader import LoadResult, WarehouseLoader
+from wdh_io.loader import LoadResult, LoadTransaction, WarehouseLoader
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +70,11 @@ def load_chunks(
         for chunk in chunks:
             load.append(chunk)
         return load.merge()
+
+
+def in_transaction(warehouse: WarehouseLoader, body: Callable[[LoadTransaction], None]) -> None:
+    with warehouse.transaction() as tx:
+        body(tx)
 
 
 def other_writer_is_blocked(engine: sa.Engine) -> bool:
@@ -164,6 +169,25 @@ def test_a_dry_run_of_an_empty_table_plans_inserts_and_leaves_it_empty(
     plan = loader(engine).plan_dataframe(people([1, 2, 3]), "people", upsert_keys=["id"])
     assert (plan.rows_insert, plan.rows_update, plan.rows_unchanged) == (3, 0, 0)
     assert plan.inserts["id"].tolist() == [1, 2, 3]
+    assert stored(engine) == []
+
+
+def test_a_load_only_planned_stages_its_rows_and_locks_nothing(engine: sa.Engine) -> None:
+    """plan_only (a dry run): staged even into an empty table; a repeated key is refused
+    by the plan, as on the staged path."""
+
+    def body(tx: LoadTransaction) -> None:
+        load = tx.staged_load("people", upsert_keys=["id"], plan_only=True)
+        load.append(people([1, 2]))
+        assert not other_writer_is_blocked(engine)
+        plan = load.plan()
+        assert (plan.rows_insert, plan.rows_update, plan.rows_unchanged) == (2, 0, 0)
+        load.append(people([2], start=2))
+        with pytest.raises(DataValidationError, match="index labels 1, 2 share a key"):
+            load.plan()
+
+    with pytest.raises(DatabaseError, match="rolled back"):
+        in_transaction(loader(engine), body)
     assert stored(engine) == []
 
 

@@ -197,13 +197,14 @@ _JUDGED: Final = (BlockingCheckFailedError, ErrorBudgetExceededError)
 """Failures that come with check verdicts to report."""
 
 
-def _staged(tx: LoadTransaction, domain: Domain) -> StagedLoad:
+def _staged(tx: LoadTransaction, domain: Domain, *, plan_only: bool) -> StagedLoad:
     """The file's staged upsert into the domain's table, in *tx*."""
     return tx.staged_load(
         domain.table,
         schema=domain.schema,
         upsert_keys=list(domain.keys),
         compare_ignore=COMPARE_IGNORE,
+        plan_only=plan_only,
     )
 
 
@@ -315,13 +316,14 @@ def _stream_into(
     encoding: str | None,
     block_size: int,
     overlap: bool,
-    write_rejected: bool,
+    dry_run: bool,
     on_chunk: Callable[[int], None] | None,
 ) -> tuple[StagedLoad, float]:
     """Validate every chunk of *path* into *validation* and *budget* and stage its valid
-    rows in the domain's table (and write its rejected rows, when *write_rejected*);
-    returns the staged load and the seconds the database work took."""
-    staged = _staged(tx, domain)
+    rows in the domain's table, and write its rejected rows -- or, for a *dry_run*, only
+    stage the valid rows, to be planned; returns the staged load and the seconds the
+    database work took."""
+    staged = _staged(tx, domain, plan_only=dry_run)
     pipeline = build_chunk_pipeline(domain)
     stamp = pd.Timestamp.now(tz="UTC")
     load_seconds = [0.0]
@@ -330,7 +332,7 @@ def _stream_into(
         started = time.perf_counter()
         if len(valid):
             staged.append(valid.assign(loaded_at=stamp))
-        if write_rejected and records:
+        if not dry_run and records:
             write_rejected_rows(
                 tx.connection,
                 records,
@@ -404,7 +406,7 @@ def load_file(
                     encoding=encoding,
                     block_size=block_size,
                     overlap=overlap,
-                    write_rejected=True,
+                    dry_run=False,
                     on_chunk=on_chunk,
                 )
                 outcomes = [
@@ -582,9 +584,9 @@ def plan_file(
 
     The file is read, validated and staged as for a load (in a transaction that is
     rolled back); the loader says which valid rows would be inserted, updated or left
-    unchanged. The budget is not enforced: the plan reports the rejected rows. Into an
-    empty table the rows are copied into it, as a load would, and rolled back; other
-    writers of that table wait for the dry run meanwhile.
+    unchanged. The budget is not enforced: the plan reports the rejected rows. The rows
+    are staged even when the table is empty (where a load copies them straight in), so
+    the table is neither written nor locked.
 
     Raises:
         StreamedRunError: the file could not be read or validated, or staging failed.
@@ -604,7 +606,7 @@ def plan_file(
                     encoding=encoding,
                     block_size=block_size,
                     overlap=overlap,
-                    write_rejected=False,
+                    dry_run=True,
                     on_chunk=None,
                 )
                 raise _DryRunDone(staged.plan(preview_rows=preview_rows))

@@ -87,13 +87,22 @@ class LoadTransaction:
         schema: str = "public",
         upsert_keys: Sequence[str] | None = None,
         compare_ignore: Sequence[str] = ("loaded_at",),
+        plan_only: bool = False,
     ) -> StagedLoad:
         """A load fed chunk by chunk (:meth:`StagedLoad.append`) and written once
         (:meth:`StagedLoad.merge`) inside this transaction; see :class:`StagedLoad`.
-        Upserts need PostgreSQL."""
+        Upserts need PostgreSQL. ``plan_only``: the load is only to be planned
+        (:meth:`StagedLoad.plan`, a dry run): an upsert's rows are staged even when the
+        table is empty, so the table is neither written nor locked."""
         self._refuse_if_failed(table, schema)
         loading = self._loader._loading(
-            self.connection, table, schema, upsert_keys, compare_ignore, name_labels=True
+            self.connection,
+            table,
+            schema,
+            upsert_keys,
+            compare_ignore,
+            name_labels=True,
+            straight=not plan_only,
         )
         if upsert_keys and self.connection.dialect.name != "postgresql":
             raise DatabaseError(
@@ -352,7 +361,13 @@ class WarehouseLoader:
                 # Undo everything below (on an error the whole transaction rolls back).
                 savepoint = conn.begin_nested()
                 loading = self._loading(
-                    conn, table, schema, upsert_keys, compare_ignore, name_labels=False
+                    conn,
+                    table,
+                    schema,
+                    upsert_keys,
+                    compare_ignore,
+                    name_labels=False,
+                    straight=False,
                 )
                 loading.append(df)
                 plan = loading.plan(preview_rows=preview_rows)
@@ -481,8 +496,10 @@ class WarehouseLoader:
         compare_ignore: Sequence[str],
         *,
         name_labels: bool,
+        straight: bool = True,
     ) -> Loading:
-        """A load on ``connection`` inside its open transaction."""
+        """A load on ``connection`` inside its open transaction; ``straight``: an upsert
+        into an empty table may go straight into it (not for a plan)."""
         if upsert_keys and not supports_upsert(connection.dialect.name):
             raise DatabaseError(
                 f"upserts are not supported on {connection.dialect.name}",
@@ -497,6 +514,7 @@ class WarehouseLoader:
             upsert_keys=upsert_keys,
             compare_ignore=compare_ignore,
             name_labels=name_labels,
+            straight=straight,
         )
 
     def _load_on(

@@ -72,7 +72,9 @@ class Loading:
 
     ``name_labels``: name rows that share a key across chunks by their index labels
     (a chunked load) rather than by their positions (one frame, whose positions the
-    caller maps to labels).
+    caller maps to labels). ``straight``: an upsert into an empty table may be copied
+    straight into it (``_straight``); a plan stages it instead, writing and locking
+    nothing of the table.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class Loading:
         upsert_keys: Sequence[str] | None,
         compare_ignore: Sequence[str],
         name_labels: bool,
+        straight: bool = True,
     ) -> None:
         keys = tuple(upsert_keys or ())
         if upsert_keys is not None and not keys:
@@ -101,7 +104,7 @@ class Loading:
         self._dropped: tuple[str, ...] = ()
         self._stage: str | None = None
         #: Upserts COPY straight into the (empty) table: decided at the first write.
-        self._straight: bool | None = None
+        self._straight: bool | None = None if straight else False
         self._rows = 0  # rows staged (upserts) or stored (appends)
         self._batches = 0
         self._direct = (  # counts of upserts written chunk by chunk (SQLite)
