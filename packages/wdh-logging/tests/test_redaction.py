@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 from pydantic import SecretBytes, SecretStr
 
-from wdh_logging import REDACTED, is_sensitive_key, redact_text, sanitize_for_logging
+from wdh_logging import (
+    REDACTED,
+    is_sensitive_key,
+    redact_text,
+    redact_texts,
+    sanitize_for_logging,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -196,6 +202,18 @@ def test_input_is_never_mutated() -> None:
 )
 def test_redact_text(text: str, expected: str) -> None:
     assert redact_text(text) == expected
+
+
+def test_redact_texts_masks_each_text_as_redact_text_does() -> None:
+    # Thousands of harmless texts around one secret, across batch boundaries.
+    texts = [f"'value {i}'" for i in range(2500)]
+    texts[1700] = f"password={PLANTED}"
+    texts.append(f"postgresql://u:{PLANTED}@h/db")
+    redacted = redact_texts(texts)
+    assert redacted == [redact_text(text) for text in texts]
+    assert PLANTED not in "".join(redacted)
+    assert redacted[:1700] == texts[:1700]
+    assert redact_texts([]) == []
 
 
 @pytest.mark.parametrize(

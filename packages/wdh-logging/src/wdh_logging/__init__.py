@@ -15,7 +15,13 @@ from wdh_logging._configure import (
     get_logger,
     reset_logging,
 )
-from wdh_logging._redaction import REDACTED, is_sensitive_key, redact_text, sanitize_for_logging
+from wdh_logging._redaction import (
+    REDACTED,
+    is_sensitive_key,
+    redact_text,
+    redact_texts,
+    sanitize_for_logging,
+)
 
 __all__ = [
     "LOG_FILE_NAME",
@@ -25,6 +31,7 @@ __all__ = [
     "get_logger",
     "is_sensitive_key",
     "redact_text",
+    "redact_texts",
     "reset_logging",
     "sanitize_for_logging",
 ]

@@ -10,6 +10,7 @@ well-formed data never leaves vectorized code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -19,14 +20,15 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import infer_dtype
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from wdh_domain._text import truncate
 from wdh_domain.pipelines._schema_arrow import arrow_dates, arrow_decimal_digits
 from wdh_domain.pipelines._schema_pattern import pattern_matches
 from wdh_domain.pipelines._schema_plan import FieldPlan
-from wdh_logging import is_sensitive_key, redact_text, sanitize_for_logging
+from wdh_logging import is_sensitive_key, redact_text, redact_texts, sanitize_for_logging
 
-__all__ = ["FieldCheck", "check_field", "describe_error"]
+__all__ = ["FieldCheck", "check_field", "describe_error", "describe_errors"]
 
 _MAX_VALUE_CHARS: Final = 60
 _EMPTY_CELL: Final = "required value is missing (the cell is empty)"
@@ -65,16 +67,42 @@ def describe_error(field: str, error_type: str, message: str, value: object) -> 
         # equal but shown differently.
         return _shown_with(message, (type(value).__module__, type(value).__qualname__), value)
     except TypeError:  # unhashable (a list, a dict)
-        return _with_value(message, value)
+        return _shown(message, redact_text(repr(value)))
+
+
+def describe_errors(
+    fields: Sequence[str], error_types: Sequence[str], errors: Sequence[ErrorDetails]
+) -> list[str]:
+    """:func:`describe_error` of many pydantic errors at once (``fields[i]`` and
+    ``error_types[i]`` are those of ``errors[i]``): the values' texts are redacted
+    together, which is what a column of distinct bad values costs."""
+    out: list[str] = [_EMPTY_CELL] * len(errors)
+    shown: list[int] = []
+    reprs: list[str] = []
+    for index, (field, error_type, error) in enumerate(
+        zip(fields, error_types, errors, strict=True)
+    ):
+        value = error.get("input")
+        if value is None and error_type != "missing":
+            continue
+        if _sensitive(field):
+            out[index] = f"{error['msg']} (got {_MASKED})"
+            continue
+        shown.append(index)
+        reprs.append(repr(value))
+    for index, text in zip(shown, redact_texts(reprs), strict=True):
+        out[index] = _shown(errors[index]["msg"], text)
+    return out
 
 
 @lru_cache(maxsize=4096)
 def _shown_with(message: str, _kind: tuple[str, str], value: object) -> str:
-    return _with_value(message, value)
+    return _shown(message, redact_text(repr(value)))
 
 
-def _with_value(message: str, value: object) -> str:
-    return f"{message} (got {truncate(redact_text(repr(value)), _MAX_VALUE_CHARS)})"
+def _shown(message: str, text: str) -> str:
+    """*message* with the (redacted) text of the offending value."""
+    return f"{message} (got {truncate(text, _MAX_VALUE_CHARS)})"
 
 
 @dataclass(slots=True)
@@ -313,38 +341,87 @@ def _distinct(cells: np.ndarray) -> tuple[np.ndarray, list[Any]]:
     return codes, distinct
 
 
+_JUDGED_AT_ONCE: Final = 2048
+"""Distinct values validated per pydantic call: pydantic's error list for them is held
+at once, so this bounds memory when every value fails."""
+
+
 def _judge(plan: FieldPlan, cells: np.ndarray) -> _Verdicts:
-    """Validate ``cells`` with the field's ``TypeAdapter``, once per distinct value."""
-    assert plan.adapter is not None  # noqa: S101 - compiled fields always have one
-    validate = plan.adapter.validate_python
+    """Validate ``cells`` with the field's ``TypeAdapter``, once per distinct value.
+
+    The distinct values go to pydantic as lists (of ``_JUDGED_AT_ONCE``): a file of
+    failures costs one call per list, not one raised exception per value, and their
+    messages are worded together. The values that passed are then validated once more,
+    on their own, for their output (usually few: the fast path took the well-formed
+    cells already).
+    """
     codes, distinct = _distinct(cells)
     size = len(distinct)
-    ok = np.zeros(size, dtype=bool)
-    values = np.full(size, None, dtype=object)
-    where = np.full(size, None, dtype=object)
-    kinds = np.full(size, None, dtype=object)
-    messages = np.full(size, None, dtype=object)
-    extra_by_value: list[tuple[int, str, str, str]] = []
-    for number, value in enumerate(distinct):
-        try:
-            values[number] = validate(value)
-            ok[number] = True
-            continue
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False, include_context=False)
-        for rank, error in enumerate(errors):
-            path = ".".join([plan.name, *map(str, error["loc"])])
-            text = describe_error(path, error["type"], error["msg"], error.get("input"))
-            if rank == 0:
-                where[number], kinds[number], messages[number] = path, error["type"], text
-            else:
-                extra_by_value.append((number, path, error["type"], text))
+    verdicts = _Judged(size)
+    for start in range(0, size, _JUDGED_AT_ONCE):
+        verdicts.judge(plan, distinct[start : start + _JUDGED_AT_ONCE], start)
     extra = [
         (int(cell), path, kind, text)
-        for number, path, kind, text in extra_by_value
+        for number, path, kind, text in verdicts.extra
         for cell in np.flatnonzero(codes == number)
     ]
-    return _Verdicts(ok[codes], values[codes], where[codes], kinds[codes], messages[codes], extra)
+    return _Verdicts(
+        verdicts.ok[codes],
+        verdicts.values[codes],
+        verdicts.where[codes],
+        verdicts.kinds[codes],
+        verdicts.messages[codes],
+        extra,
+    )
+
+
+class _Judged:
+    """Pydantic's verdicts on distinct values, filled a list of them at a time."""
+
+    def __init__(self, size: int) -> None:
+        self.ok = np.ones(size, dtype=bool)
+        self.values = np.full(size, None, dtype=object)
+        self.where = np.full(size, None, dtype=object)
+        self.kinds = np.full(size, None, dtype=object)
+        self.messages = np.full(size, None, dtype=object)
+        self.extra: list[tuple[int, str, str, str]] = []  # 2nd+ errors: (value, where, …)
+
+    def judge(self, plan: FieldPlan, values: list[Any], offset: int) -> None:
+        assert plan.adapter is not None  # noqa: S101 - compiled fields always have one
+        try:
+            passed = plan.adapter.validate_python(values)
+        except ValidationError as exc:
+            passed = None
+            self._failed(plan, exc.errors(include_url=False, include_context=False), offset)
+        good = np.flatnonzero(self.ok[offset : offset + len(values)])
+        if passed is None and len(good):
+            passed = plan.adapter.validate_python([values[number] for number in good])
+        for number, value in zip(good, passed or (), strict=True):
+            self.values[offset + number] = value
+
+    def _failed(self, plan: FieldPlan, errors: list[ErrorDetails], offset: int) -> None:
+        numbers = np.fromiter((e["loc"][0] for e in errors), dtype=np.int64, count=len(errors))
+        paths = np.array([_path(plan.name, e["loc"]) for e in errors], dtype=object)
+        types = np.array([e["type"] for e in errors], dtype=object)
+        texts = np.array(describe_errors(paths, types, errors), dtype=object)
+        # A value's errors are listed together, its first one first.
+        _, first = np.unique(numbers, return_index=True)
+        failed = numbers[first] + offset
+        self.ok[failed] = False
+        self.where[failed], self.kinds[failed] = paths[first], types[first]
+        self.messages[failed] = texts[first]
+        if len(first) < len(errors):
+            rest = np.ones(len(errors), dtype=bool)
+            rest[first] = False
+            self.extra.extend(
+                (int(numbers[i]) + offset, paths[i], types[i], texts[i])
+                for i in np.flatnonzero(rest)
+            )
+
+
+def _path(name: str, loc: tuple[int | str, ...]) -> str:
+    """The dotted field of an error at ``loc`` in the list of cells (its index first)."""
+    return name if len(loc) == 1 else ".".join([name, *map(str, loc[1:])])
 
 
 def _column_values(

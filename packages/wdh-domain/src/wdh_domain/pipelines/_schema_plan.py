@@ -54,7 +54,9 @@ class FieldPlan:
     nullable: bool
     kind: Kind | None = None
     reason: str | None = None
-    adapter: TypeAdapter[Any] | None = None
+    #: A list of the field's type: a column's cells are judged in one call, each error
+    #: located by its index in the list.
+    adapter: TypeAdapter[list[Any]] | None = None
     gt: Any = None
     ge: Any = None
     lt: Any = None
@@ -197,8 +199,9 @@ def _plan_field(  # noqa: PLR0911 - one early return per reason to fall back
     if unknown is not None:
         return FieldPlan(name=name, column=column, nullable=nullable, reason=unknown)
     adapter_config = {"str_strip_whitespace": True} if config.get("str_strip_whitespace") else None
-    adapter: TypeAdapter[Any] = TypeAdapter(
-        Annotated[base, *metadata] if metadata else base,
+    annotated = Annotated[base, *metadata] if metadata else base
+    adapter: TypeAdapter[list[Any]] = TypeAdapter(
+        list[annotated],  # type: ignore[valid-type]
         config=adapter_config,  # type: ignore[arg-type]
     )
     return FieldPlan(
