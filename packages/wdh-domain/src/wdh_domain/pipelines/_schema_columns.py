@@ -401,9 +401,11 @@ class _Judged:
 
     def _failed(self, plan: FieldPlan, errors: list[ErrorDetails], offset: int) -> None:
         numbers = np.fromiter((e["loc"][0] for e in errors), dtype=np.int64, count=len(errors))
-        paths = np.array([_path(plan.name, e["loc"]) for e in errors], dtype=object)
-        types = np.array([e["type"] for e in errors], dtype=object)
-        texts = np.array(describe_errors(paths, types, errors), dtype=object)
+        path_list = [_path(plan.name, e["loc"]) for e in errors]
+        type_list = [e["type"] for e in errors]
+        paths = np.array(path_list, dtype=object)
+        types = np.array(type_list, dtype=object)
+        texts = np.array(describe_errors(path_list, type_list, errors), dtype=object)
         # A value's errors are listed together, its first one first.
         _, first = np.unique(numbers, return_index=True)
         failed = numbers[first] + offset
