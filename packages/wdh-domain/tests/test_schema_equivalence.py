@@ -259,3 +259,54 @@ _PATTERN_CELLS = st.sampled_from(
 )
 def test_patterns_match_rowwise_pydantic_on_any_text(frame: pd.DataFrame) -> None:
     _assert_same_verdicts(Patterned, frame)
+
+
+class Money(BaseModel):
+    """Decimals with bounds: exact at the field's scale, a float bound, and one that is
+    not exact at the scale (pydantic judges every cell of that field)."""
+
+    amount: Decimal = Field(max_digits=8, decimal_places=2, gt=0, le=Decimal("999.99"))
+    rate: Decimal | None = Field(default=None, max_digits=5, decimal_places=3, ge=0.1)
+    share: Decimal | None = Field(default=None, max_digits=6, decimal_places=2, lt=Decimal("1.234"))
+    wide: Decimal | None = Field(default=None, max_digits=60, decimal_places=2)
+    free: Decimal | None = None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=_frames(list(Money.model_fields)))
+def test_bounded_decimals_match_rowwise_pydantic(frame: pd.DataFrame) -> None:
+    _assert_same_verdicts(Money, frame)
+
+
+def test_a_decimal_with_digits_and_places_comes_out_at_the_fields_scale() -> None:
+    frame = pd.DataFrame(
+        {
+            "amount": ["1.5", "+000.100", "999.99", "0", ""],
+            "rate": ["0.1", "0.1005", "1", None, "2"],
+        },
+        dtype="str",
+    )
+    result = _run(ValidateSchemaStep(Money), frame)
+    out = result.output_data
+    assert str(out["amount"].dtype) == "decimal128(8, 2)[pyarrow]"
+    assert out.index.tolist() == [0, 2]
+    assert [str(v) for v in out["amount"].tolist()] == ["1.50", "999.99"]
+    assert [str(v) for v in out["rate"].tolist()] == ["0.100", "1.000"]
+    # no Arrow type for 60 digits or for a scale left open: Decimal objects, as pydantic's
+    assert out["wide"].dtype == object
+    assert out["free"].dtype == object
+    assert result.errors[["row", "field", "code"]].values.tolist() == [
+        [1, "rate", "decimal_max_places"],
+        [3, "amount", "greater_than"],
+        [4, "amount", "decimal_type"],
+    ]
+
+
+def test_decimal_objects_and_numbers_in_a_decimal_column_match_rowwise_pydantic() -> None:
+    frame = pd.DataFrame(
+        {"amount": [Decimal("2.5"), 3, 4.25, Decimal("0.001"), "7.10", None]}, dtype=object
+    )
+    _assert_same_verdicts(Money, frame)
+    out = _run(ValidateSchemaStep(Money), frame).output_data
+    assert str(out["amount"].dtype) == "decimal128(8, 2)[pyarrow]"
+    assert out["amount"].tolist() == [Decimal("2.5"), Decimal(3), Decimal("4.25"), Decimal("7.1")]

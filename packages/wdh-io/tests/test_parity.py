@@ -59,6 +59,21 @@ MATRIX: dict[str, tuple[str, pd.Series]] = {
         _col([decimal.Decimal("1.2345"), decimal.Decimal("NaN"), decimal.Decimal("-9"), None]),
     ),
     "numeric": ("numeric", _col([decimal.Decimal("1e-20"), 3, 2.5, None])),
+    # what the schema step gives a Decimal field with max_digits and decimal_places
+    "numeric_arrow": (
+        "numeric(18, 2)",
+        _col(
+            [decimal.Decimal("1.5"), decimal.Decimal("-0.01"), None, decimal.Decimal("9" * 16)],
+            pd.ArrowDtype(pa.decimal128(18, 2)),
+        ),
+    ),
+    "numeric_arrow_wider": (
+        "numeric",
+        _col(
+            [decimal.Decimal("0.001"), None, decimal.Decimal("-12.5"), 0],
+            pd.ArrowDtype(pa.decimal128(38, 3)),
+        ),
+    ),
     "boolean": ("boolean", _col([True, False, None, True], "boolean")),
     "text_str": ("text", _col(["a\\b", 'q"q,x', "中文\n😀", None], "str")),
     "text_obj": ("text", _col(["", "\\x41", "tab\tx", None])),
@@ -209,6 +224,8 @@ EXPECTED = {
     "interval_obj": ["1 day 02:00:00", None, "-00:00:00.000001", "00:00:00"],
     "bytea": ["\\x5c783431", "\\x00ff5c5c", None, "\\x"],
     "numeric_s": ["1.2345", None, "-9.0000", None],
+    "numeric_arrow": ["1.50", "-0.01", None, "9" * 16 + ".00"],
+    "numeric_arrow_wider": ["0.001", None, "-12.500", "0.000"],
     "tstz_naive": [
         "2024-01-01 12:00:00+00",
         None,
@@ -251,6 +268,14 @@ def test_values_keep_their_meaning(engine: sa.Engine, name: str) -> None:
 REFUSED: dict[str, tuple[str, pd.Series, int]] = {
     "non-whole Decimal into integer": ("integer", _col([1, decimal.Decimal("3.5")]), 1),
     "non-whole float in objects into integer": ("integer", _col([2.0, 3.5]), 1),
+    "Arrow decimal too large for numeric(6, 2)": (
+        "numeric(6, 2)",
+        _col(
+            [decimal.Decimal("9999.99"), decimal.Decimal("10000.00")],
+            pd.ArrowDtype(pa.decimal128(18, 2)),
+        ),
+        1,
+    ),
     "NUL in an Arrow string": ("text", _col(["ok", "a\x00b"], pd.ArrowDtype(pa.string())), 1),
     "NUL in str dtype": ("text", _col(["ok", "a\x00b"], "str"), 1),
     "year 10000": (

@@ -23,7 +23,13 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from wdh_domain._text import truncate
-from wdh_domain.pipelines._schema_arrow import arrow_dates, arrow_decimal_digits
+from wdh_domain.pipelines._schema_arrow import (
+    arrow_dates,
+    arrow_decimal_digits,
+    arrow_decimals,
+    decimal_bounds,
+    decimal_column,
+)
 from wdh_domain.pipelines._schema_pattern import pattern_matches
 from wdh_domain.pipelines._schema_plan import FieldPlan
 from wdh_logging import is_sensitive_key, redact_text, redact_texts, sanitize_for_logging
@@ -132,6 +138,9 @@ def _matches(text: pd.Series | None, pattern: str, n: int) -> np.ndarray:
     return np.asarray(text.str.fullmatch(pattern).fillna(value=False), dtype=bool)
 
 
+_ARROW_COMPARE: Final = ("greater", "greater_equal", "less", "less_equal")
+
+
 def _bounds(plan: FieldPlan, values: Any, ok: np.ndarray) -> np.ndarray:
     """``ok`` minus the cells that break gt/ge/lt/le (pydantic then words the error)."""
     checks: list[tuple[Any, Any]] = [
@@ -140,10 +149,13 @@ def _bounds(plan: FieldPlan, values: Any, ok: np.ndarray) -> np.ndarray:
         (plan.lt, np.less),
         (plan.le, np.less_equal),
     ]
+    if not isinstance(values, np.ndarray):  # an Arrow decimal array
+        kernels = zip((plan.gt, plan.ge, plan.lt, plan.le), _ARROW_COMPARE, strict=True)
+        return decimal_bounds(values, ok, [(b, k) for b, k in kernels if b is not None])
     for bound, compare in checks:
         if bound is None:
             continue
-        if isinstance(values, np.ndarray) and values.dtype != object:
+        if values.dtype != object:
             ok = ok & compare(values, bound)
         else:
             passed = [
@@ -190,13 +202,13 @@ def _fast_decimal(
     n = len(column)
     text = _text(column)
     ok = present & _matches(text, _DECIMAL_TEXT, n)
-    values = np.full(n, None, dtype=object)
-    if text is None or not ok.any():
-        return values, ok
-    good = text[ok]
-    if plan.max_digits is not None or plan.decimal_places is not None:
-        whole, places = _decimal_digits(good)
-        fits = np.ones(len(good), dtype=bool)
+    if (
+        text is not None
+        and ok.any()
+        and (plan.max_digits is not None or plan.decimal_places is not None)
+    ):
+        whole, places = _decimal_digits(text[ok])
+        fits = np.ones(len(whole), dtype=bool)
         if plan.max_digits is not None:
             fits &= (whole + places) <= plan.max_digits
         if plan.decimal_places is not None:
@@ -204,7 +216,12 @@ def _fast_decimal(
         if plan.max_digits is not None and plan.decimal_places is not None:
             fits &= whole <= plan.max_digits - plan.decimal_places
         ok[np.flatnonzero(ok)[~fits]] = False
-    values[ok] = list(map(Decimal, text[ok].tolist()))
+    arrow = arrow_decimals(text, ok, plan.max_digits, plan.decimal_places)
+    if arrow is not None:
+        return arrow, ok
+    values = np.full(n, None, dtype=object)
+    if text is not None and ok.any():
+        values[ok] = list(map(Decimal, text[ok].tolist()))
     return values, ok
 
 
@@ -436,7 +453,9 @@ def _column_values(
         if len(at):
             text.iloc[at] = fixed
         return text.mask(missing).array
-    if plan.kind in ("int", "float", "bool") and isinstance(values, np.ndarray):
+    if not isinstance(values, np.ndarray):  # an Arrow decimal array
+        return decimal_column(values, missing, at, fixed)
+    if plan.kind in ("int", "float", "bool"):
         if not len(at) and not missing.any():
             return values
         fixed_list = fixed.tolist()
