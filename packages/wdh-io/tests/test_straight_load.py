@@ -254,3 +254,68 @@ def test_a_row_written_before_the_lock_sends_the_load_to_the_staged_path_unlocke
         (1, "n1", "1@example.com"),
         (2, "n2", "2@example.com"),
     ]
+
+
+@pytest.fixture
+def stamper(engine: sa.Engine, database_url: sa.URL) -> Iterator[sa.Engine]:
+    """A role that may insert every column of ``people`` but ``loaded_at``: a COPY that
+    sends ``loaded_at`` is refused, one that leaves it to its default is not."""
+    role = f"wdh_stamper_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        conn.exec_driver_sql(f"GRANT SELECT, UPDATE, DELETE ON people TO {role}")
+        conn.exec_driver_sql(f"GRANT INSERT (id, name, email, score) ON people TO {role}")
+    other = create_engine(database_url.set(username=role, password=None), pool_size=1)
+    yield other
+    other.dispose()
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP OWNED BY {role}")
+        conn.exec_driver_sql(f"DROP ROLE {role}")
+
+
+def stamps(engine: sa.Engine) -> list[pd.Timestamp]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT loaded_at FROM people ORDER BY id").scalars()
+        return [pd.Timestamp(value).tz_convert("UTC") for value in rows]
+
+
+def test_rows_stamped_with_the_transaction_time_leave_loaded_at_to_its_default(
+    engine: sa.Engine, stamper: sa.Engine
+) -> None:
+    """``loaded_at DEFAULT now()`` holding ``tx.timestamp()`` in every row is not sent
+    (the role may not insert it) and stores that very instant."""
+    with loader(stamper).transaction() as tx:
+        moment = tx.timestamp()
+        load = tx.staged_load("people")
+        load.append(people([1, 2]).assign(loaded_at=moment))
+        load.append(people([3], start=2).assign(loaded_at=moment))
+        assert load.merge().rows_inserted == 3
+    assert stamps(engine) == [moment] * 3
+
+
+def test_an_upsert_straight_into_an_empty_table_stores_the_transaction_time(
+    engine: sa.Engine,
+) -> None:
+    with loader(engine).transaction() as tx:
+        moment = tx.timestamp()
+        load = tx.staged_load("people", upsert_keys=["id"])
+        load.append(people([1, 2]).assign(loaded_at=moment))
+        load.append(people([3], start=2).assign(loaded_at=moment))
+        assert load.merge().rows_inserted == 3
+    assert stamps(engine) == [moment] * 3
+
+
+def test_any_other_stamp_is_sent_and_stored_as_given(engine: sa.Engine, stamper: sa.Engine) -> None:
+    with loader(engine).transaction() as tx:
+        moment = tx.timestamp()
+        earlier = moment - pd.Timedelta(seconds=1)
+        load = tx.staged_load("people", upsert_keys=["id"])
+        load.append(people([1, 2]).assign(loaded_at=[moment, earlier]))
+        load.merge()
+    assert stamps(engine) == [moment, earlier]
+    # The role that may not insert loaded_at cannot send it, so it is indeed sent.
+    with (
+        pytest.raises(DatabaseError, match="permission denied"),
+        loader(stamper).transaction() as tx,
+    ):
+        tx.staged_load("people").append(people([5]).assign(loaded_at=earlier))

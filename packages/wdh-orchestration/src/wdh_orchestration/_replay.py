@@ -302,7 +302,7 @@ def _replay_in(
     load_ms = 0.0
     if verdict is not None and len(verdict.result.output_data):
         # Every row written, inserted or updated, is stamped with this load's time.
-        frame = verdict.result.output_data.assign(loaded_at=pd.Timestamp.now(tz="UTC"))
+        frame = verdict.result.output_data.assign(loaded_at=tx.timestamp())
         loaded = tx.load_dataframe(
             frame, domain.table, schema=domain.schema, upsert_keys=list(domain.keys)
         )

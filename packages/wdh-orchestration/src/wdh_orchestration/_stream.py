@@ -325,7 +325,7 @@ def _stream_into(
     database work took."""
     staged = _staged(tx, domain, plan_only=dry_run)
     pipeline = build_chunk_pipeline(domain)
-    stamp = pd.Timestamp.now(tz="UTC")
+    stamp = tx.timestamp()  # the transaction's now(): loaded_at is then left to its default
     load_seconds = [0.0]
 
     def work(valid: pd.DataFrame, records: list[RejectedRow]) -> None:
@@ -376,8 +376,9 @@ def load_file(
     run's metrics and its ``success`` audit row -- or nothing.
 
     Valid rows are upserted on the domain's keys with ``loaded_at`` = the time of this
-    load; rows whose data did not change are not written (``rows_unchanged``). The run's
-    audit row (``execution_id``) must be ``running``. *on_chunk* is called with the rows
+    load (the transaction's start, PostgreSQL's ``now()``); rows whose data did not
+    change are not written (``rows_unchanged``). The run's audit row (``execution_id``)
+    must be ``running``. *on_chunk* is called with the rows
     read so far after each chunk is handed to the database. *step* (the Dagster step)
     leads the reason stored in a failed run's audit row, as the job's failure hook
     writes it.

@@ -30,12 +30,13 @@ from types import TracebackType
 from typing import Literal, TypeVar
 
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 from structlog.stdlib import BoundLogger
 
 from wdh_domain.pipelines import RetryConfig, execute_with_retry
 from wdh_io._boundary import DEFAULT_TIMEOUTS, Timeouts, transaction_scope
-from wdh_io._translate import secrets_of
+from wdh_io._translate import secrets_of, translate
 from wdh_io.database._engine import create_engine
 from wdh_io.database._url import mask_url
 from wdh_io.errors import DatabaseError, TransientDatabaseError, WdhIoError
@@ -79,6 +80,28 @@ class LoadTransaction:
                 table=table,
                 schema=schema,
             )
+
+    def timestamp(self) -> pd.Timestamp:
+        """When this transaction began, in UTC: PostgreSQL's ``now()``, the same in
+        every statement of the transaction (elsewhere, the time of this call).
+
+        Stamp a load's rows with it (``loaded_at``): a ``timestamptz`` column that
+        defaults to ``now()`` and gets this value in every row is left to its default
+        by COPY, which stores the same instant without a timestamp to parse per row.
+        """
+        if self.connection.dialect.name != "postgresql":
+            return pd.Timestamp.now(tz="UTC")
+        try:
+            now = self.connection.exec_driver_sql("SELECT now()").scalar_one()
+        except sa.exc.DBAPIError as exc:
+            self.failed = exc
+            raise translate(
+                exc,
+                action="cannot read the transaction's time",
+                dialect=self.connection.dialect,
+                secrets=self._loader._secrets,
+            ) from exc
+        return pd.Timestamp(now).tz_convert("UTC")
 
     def staged_load(
         self,

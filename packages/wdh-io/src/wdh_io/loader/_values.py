@@ -89,6 +89,20 @@ class ColumnSpec:
     int_range: tuple[int, int] | None = None
     #: ``10 ** (precision - scale)`` for ``numeric(p, s)``: values must be below it.
     numeric_limit: int | None = None
+    #: A ``timestamptz`` column whose default is the transaction's timestamp (``now()``,
+    #: ``CURRENT_TIMESTAMP``, ``transaction_timestamp()``).
+    defaults_to_now: bool = False
+
+
+#: Server defaults (as PostgreSQL prints them, lowercased) that give the transaction's
+#: timestamp: the same instant for every row the transaction writes.
+_NOW_DEFAULTS = frozenset({"now()", "current_timestamp", "transaction_timestamp()"})
+
+
+def _defaults_to_now(column: sa.Column[Any]) -> bool:
+    default = column.server_default
+    text = getattr(getattr(default, "arg", None), "text", None)
+    return isinstance(text, str) and text.strip().lower() in _NOW_DEFAULTS
 
 
 def column_spec(column: sa.Column[Any], dialect_name: str) -> ColumnSpec:  # noqa: PLR0911, PLR0912
@@ -115,8 +129,11 @@ def column_spec(column: sa.Column[Any], dialect_name: str) -> ColumnSpec:  # noq
     if isinstance(type_, sa.Boolean):
         return ColumnSpec(name, ColumnKind.BOOLEAN, nullable)
     if isinstance(type_, sa.DateTime):
-        kind = ColumnKind.TIMESTAMPTZ if type_.timezone else ColumnKind.TIMESTAMP
-        return ColumnSpec(name, kind, nullable)
+        if type_.timezone:
+            return ColumnSpec(
+                name, ColumnKind.TIMESTAMPTZ, nullable, defaults_to_now=_defaults_to_now(column)
+            )
+        return ColumnSpec(name, ColumnKind.TIMESTAMP, nullable)
     if isinstance(type_, sa.Date):
         return ColumnSpec(name, ColumnKind.DATE, nullable)
     if isinstance(type_, sa.String):
