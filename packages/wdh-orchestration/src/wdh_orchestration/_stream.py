@@ -325,13 +325,15 @@ def _stream_into(
     database work took."""
     staged = _staged(tx, domain, plan_only=dry_run)
     pipeline = build_chunk_pipeline(domain)
-    stamp = tx.timestamp()  # the transaction's now(): loaded_at is then left to its default
+    # The transaction's now(): COPY then leaves loaded_at to its default. A dry run has
+    # no load time to show (and loaded_at is left out of the comparison anyway).
+    stamp = None if dry_run else tx.timestamp()
     load_seconds = [0.0]
 
     def work(valid: pd.DataFrame, records: list[RejectedRow]) -> None:
         started = time.perf_counter()
         if len(valid):
-            staged.append(valid.assign(loaded_at=stamp))
+            staged.append(valid if stamp is None else valid.assign(loaded_at=stamp))
         if not dry_run and records:
             write_rejected_rows(
                 tx.connection,
