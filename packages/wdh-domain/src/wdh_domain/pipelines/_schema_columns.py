@@ -77,28 +77,26 @@ def describe_error(field: str, error_type: str, message: str, value: object) -> 
 
 
 def describe_errors(
-    fields: Sequence[str], error_types: Sequence[str], errors: Sequence[ErrorDetails]
+    fields: Sequence[str],
+    error_types: Sequence[str],
+    messages: Sequence[str],
+    values: Sequence[object],
 ) -> list[str]:
-    """:func:`describe_error` of many pydantic errors at once (``fields[i]`` and
-    ``error_types[i]`` are those of ``errors[i]``): the values' texts are redacted
-    together, which is what a column of distinct bad values costs."""
-    out: list[str] = [_EMPTY_CELL] * len(errors)
-    shown: list[int] = []
-    reprs: list[str] = []
-    for index, (field, error_type, error) in enumerate(
-        zip(fields, error_types, errors, strict=True)
-    ):
-        value = error.get("input")
-        if value is None and error_type != "missing":
-            continue
-        if _sensitive(field):
-            out[index] = f"{error['msg']} (got {_MASKED})"
-            continue
-        shown.append(index)
-        reprs.append(repr(value))
-    for index, text in zip(shown, redact_texts(reprs), strict=True):
-        out[index] = _shown(errors[index]["msg"], text)
-    return out
+    """:func:`describe_error` of many errors at once (parallel sequences): the values'
+    texts are redacted together, which is what a column of distinct bad values costs."""
+    sensitive = {field: _sensitive(field) for field in set(fields)}
+    texts = redact_texts([repr(value) for value in values])
+    limit = _MAX_VALUE_CHARS
+    return [
+        _EMPTY_CELL
+        if value is None and error_type != "missing"
+        else f"{message} (got {_MASKED})"
+        if sensitive[field]
+        else f"{message} (got {text if len(text) <= limit else truncate(text, limit)})"
+        for field, error_type, message, value, text in zip(
+            fields, error_types, messages, values, texts, strict=True
+        )
+    ]
 
 
 @lru_cache(maxsize=4096)
@@ -409,26 +407,29 @@ class _Judged:
             passed = plan.adapter.validate_python(values)
         except ValidationError as exc:
             passed = None
-            self._failed(plan, exc.errors(include_url=False, include_context=False), offset)
+            self._failed(plan, *_errors_and_inputs(exc, values), offset)
         good = np.flatnonzero(self.ok[offset : offset + len(values)])
         if passed is None and len(good):
             passed = plan.adapter.validate_python([values[number] for number in good])
         for number, value in zip(good, passed or (), strict=True):
             self.values[offset + number] = value
 
-    def _failed(self, plan: FieldPlan, errors: list[ErrorDetails], offset: int) -> None:
+    def _failed(
+        self, plan: FieldPlan, errors: list[ErrorDetails], inputs: list[Any], offset: int
+    ) -> None:
         numbers = np.fromiter((e["loc"][0] for e in errors), dtype=np.int64, count=len(errors))
         path_list = [_path(plan.name, e["loc"]) for e in errors]
         type_list = [e["type"] for e in errors]
+        texts = describe_errors(path_list, type_list, [e["msg"] for e in errors], inputs)
         paths = np.array(path_list, dtype=object)
         types = np.array(type_list, dtype=object)
-        texts = np.array(describe_errors(path_list, type_list, errors), dtype=object)
+        texts_array = np.array(texts, dtype=object)
         # A value's errors are listed together, its first one first.
         _, first = np.unique(numbers, return_index=True)
         failed = numbers[first] + offset
         self.ok[failed] = False
         self.where[failed], self.kinds[failed] = paths[first], types[first]
-        self.messages[failed] = texts[first]
+        self.messages[failed] = texts_array[first]
         if len(first) < len(errors):
             rest = np.ones(len(errors), dtype=bool)
             rest[first] = False
@@ -436,6 +437,22 @@ class _Judged:
                 (int(numbers[i]) + offset, paths[i], types[i], texts[i])
                 for i in np.flatnonzero(rest)
             )
+
+
+def _errors_and_inputs(
+    exc: ValidationError, values: list[Any]
+) -> tuple[list[ErrorDetails], list[Any]]:
+    """Pydantic's errors for a list of *values*, and the value each error is about.
+
+    An error at a value itself (``loc`` is its index: every compiled type) is about that
+    value, so pydantic need not copy the inputs into its errors, which is a good part of
+    what listing many errors costs.
+    """
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    if all(len(error["loc"]) == 1 for error in errors):
+        return errors, [values[int(error["loc"][0])] for error in errors]
+    errors = exc.errors(include_url=False, include_context=False)
+    return errors, [error.get("input") for error in errors]
 
 
 def _path(name: str, loc: tuple[int | str, ...]) -> str:
