@@ -162,7 +162,7 @@ def _assert_same_verdicts(model: type[BaseModel], frame: pd.DataFrame) -> None:
     columnwise = _run(ValidateSchemaStep(model, chunk_rows=5), frame)
 
     assert columnwise.failed_rows["_row"].tolist() == rowwise.failed_rows["_row"].tolist()
-    verdicts = ["row", "field", "code"]
+    verdicts = ["row", "field", "code", "message"]
     assert sorted(map(tuple, columnwise.errors[verdicts].astype(object).values.tolist())) == sorted(
         map(tuple, rowwise.errors[verdicts].astype(object).values.tolist())
     )

@@ -62,8 +62,12 @@ def _sensitive(field: str) -> bool:
 
 def describe_error(field: str, error_type: str, message: str, value: object) -> str:
     """The row error message both validation steps use: pydantic's message plus the
-    offending value (masked for a sensitive field), or a plain "the cell is empty"."""
-    if value is None and error_type != "missing":
+    offending value (masked for a sensitive field), or a plain "the cell is empty".
+    A ``missing`` field has no value: pydantic's input there is the whole row, which is
+    not shown."""
+    if error_type == "missing":
+        return message
+    if value is None:
         return _EMPTY_CELL
     if _sensitive(field):
         return f"{message} (got {_MASKED})"
@@ -88,8 +92,10 @@ def describe_errors(
     texts = redact_texts([repr(value) for value in values])
     limit = _MAX_VALUE_CHARS
     return [
-        _EMPTY_CELL
-        if value is None and error_type != "missing"
+        message
+        if error_type == "missing"
+        else _EMPTY_CELL
+        if value is None
         else f"{message} (got {_MASKED})"
         if sensitive[field]
         else f"{message} (got {text if len(text) <= limit else truncate(text, limit)})"
