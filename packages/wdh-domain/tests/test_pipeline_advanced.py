@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from pydantic import BaseModel
 from structlog.testing import capture_logs
 
 from wdh_domain.errors import DataValidationError, MissingColumnsError
@@ -22,6 +23,7 @@ from wdh_domain.pipelines import (
     RetryConfig,
     RowIssue,
     StepResult,
+    ValidateSchemaStep,
 )
 
 pytestmark = pytest.mark.unit
@@ -249,6 +251,31 @@ def test_raise_for_status_of_a_run_stopped_at_a_row_error_quotes_the_row_error(
     )
     result.success = True
     result.raise_for_status()  # a successful run raises nothing
+
+
+def test_a_missing_column_is_said_once_not_again_as_every_rows_missing_field() -> None:
+    class Amount(BaseModel):
+        id: int
+        amount: float
+
+    frame = pd.DataFrame({"id": ["1", "x"]}, dtype="str")
+    pipeline = (
+        Pipeline("p", collect())
+        .add_step(CheckRequiredColumnsStep(["id", "amount"]))
+        .add_step(ValidateSchemaStep(Amount))
+    )
+    result = pipeline.run(frame, execution_id="exec_3")
+
+    with pytest.raises(PipelineFailedError) as raised:
+        result.raise_for_status()
+
+    message = raised.value.context.message
+    assert "Missing required column(s): amount" in message
+    assert "Field required" not in message  # every row's "missing" amount: said already
+    assert message.endswith(  # a row error of another field is still quoted
+        "1 row error(s), first: [VALIDATION_ERROR] Input should be a valid integer, unable "
+        "to parse string as an integer (got 'x') | Domain: p | Row: 1 | Field: id"
+    )
 
 
 def test_raise_for_status_of_a_failed_step_in_collect_mode(frame: pd.DataFrame) -> None:

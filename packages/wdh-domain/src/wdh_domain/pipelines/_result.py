@@ -134,7 +134,8 @@ class PipelineResult:
         stopped, then gives the reason(s) -- the errors without a row (a failed step,
         the error threshold, a missing column), joined with ``"; "`` -- and then the row
         errors: ``N row error(s), first: ...`` quoting up to :data:`ROW_ERRORS_SHOWN` of
-        them, on one line. The error's ``operation`` is the step where the run stopped.
+        them, on one line (not the rows' ``missing`` errors of a field a reason names:
+        a missing column says it once). The error's ``operation`` is the step where the run stopped.
         """
         if self.success:
             return
@@ -142,7 +143,12 @@ class PipelineResult:
         # Errors without a row are the reason the run stopped; row errors illustrate it.
         whole_step = errors["row"].isna().to_numpy(dtype=bool)
         reasons = format_issues(errors[whole_step], self.domain)
-        row_errors = errors[~whole_step]
+        # A column the run missed fails every row as "missing" too: that says it again.
+        named = set(errors.loc[whole_step, "field"].dropna().astype(str))
+        repeated = errors["code"].eq("missing").to_numpy(dtype=bool) & errors["field"].isin(
+            named
+        ).to_numpy(dtype=bool)
+        row_errors = errors[~whole_step & ~repeated]
         parts = ["; ".join(reasons)] if reasons else []
         if len(row_errors):
             shown = "; ".join(format_issues(row_errors, self.domain, ROW_ERRORS_SHOWN))
