@@ -121,6 +121,22 @@ def test_pipeline_result_structure(frame: pd.DataFrame) -> None:
     result.raise_for_status()
 
 
+def test_clean_runs_get_failed_rows_of_their_own_frames_shape(frame: pd.DataFrame) -> None:
+    pipeline = Pipeline("p").add_step(Double())
+    first, second = pipeline.run(frame).failed_rows, pipeline.run(frame).failed_rows
+    first["note"] = []  # one run's frame changed: not the other's
+    assert list(second.columns) == ["_row", "_step", "id", "amount"]
+    assert second.dtypes.astype(str).tolist() == ["Int64", "object", *frame.dtypes.astype(str)]
+
+    other = frame.astype({"id": "str"}).rename(columns={"amount": "total"})
+    other.attrs = {"source": "file.csv"}
+    failed = pipeline.run(other.assign(amount=1.0)).failed_rows
+    assert list(failed.columns) == ["_row", "_step", "id", "total", "amount"]
+    assert str(failed["id"].dtype) == "str"
+    assert failed.attrs == {"source": "file.csv"}
+    assert pipeline.run(frame).failed_rows.attrs == {}
+
+
 def test_logging_events_carry_the_specified_fields(frame: pd.DataFrame) -> None:
     pipeline = Pipeline("sample_validation").add_step(Double()).add_step(AddColumn("x", 1))
 

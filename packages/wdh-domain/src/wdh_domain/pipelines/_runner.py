@@ -14,10 +14,11 @@ labels, ``assign``, a left merge), the column travels with them, and is taken of
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -518,6 +519,43 @@ def _input_rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
     return frame.take(positions)
 
 
+_EMPTY_FAILED: dict[Hashable, pd.DataFrame] = {}
+_EMPTY_FAILED_KEPT: Final = 64
+
+
+def _no_failed_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The (empty) failed rows of a run with no failure: ``_row``, ``_step`` and
+    *frame*'s columns and dtypes.
+
+    Building even an empty frame column by column costs pandas about a millisecond --
+    more than a clean run of a DataFrame step -- so the frame is built once per shape
+    (column labels and dtypes) and each run gets a shallow copy of it.
+    """
+    key: Hashable = None
+    try:
+        key = (type(frame.columns), tuple(frame.columns.names), tuple(frame.columns.tolist()))
+        key = (*key, tuple(frame.dtypes.tolist()))
+        hash(key)
+    except TypeError:  # an unhashable label or dtype: built every time
+        key = None
+    empty = _EMPTY_FAILED.get(key) if key is not None else None
+    if empty is None:
+        empty = _put_first(
+            frame.iloc[:0].reset_index(drop=True),
+            pd.array([], dtype="Int64"),
+            np.array([], dtype=object),
+        )
+        empty.attrs = {}
+        if key is not None:
+            if len(_EMPTY_FAILED) >= _EMPTY_FAILED_KEPT:
+                _EMPTY_FAILED.clear()
+            _EMPTY_FAILED[key] = empty
+    out = empty.copy(deep=False)
+    if frame.attrs:
+        out.attrs = copy.deepcopy(frame.attrs)
+    return out
+
+
 def _put_first(frame: pd.DataFrame, row: Any, step: Any) -> pd.DataFrame:
     """Insert the ``_row`` and ``_step`` columns in front of ``frame`` (changed in place).
 
@@ -734,8 +772,7 @@ class Run:
         then the ones whose position a DataFrame step lost, as the failing step saw them."""
         columns = list(FAILED_ROW_COLUMNS)
         if not self.failed_rows:
-            empty = self.input.iloc[:0].reset_index(drop=True)
-            return _put_first(empty, pd.array([], dtype="Int64"), np.array([], dtype=object))
+            return _no_failed_rows(self.input)
         positions = np.concatenate(self.failed_rows)
         # The failing step of each row, as category codes: a few steps, many rows (an
         # array of step names would cost a hash table of them to become categories).
