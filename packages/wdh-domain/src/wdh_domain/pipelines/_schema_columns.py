@@ -10,6 +10,7 @@ well-formed data never leaves vectorized code.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,7 +21,6 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import infer_dtype
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
 from wdh_domain._text import truncate
 from wdh_domain.pipelines._schema_arrow import (
@@ -89,8 +89,14 @@ def describe_errors(
     """:func:`describe_error` of many errors at once (parallel sequences): the values'
     texts are redacted together, which is what a column of distinct bad values costs."""
     sensitive = {field: _sensitive(field) for field in set(fields)}
-    texts = redact_texts([repr(value) for value in values])
+    texts = redact_texts(list(map(repr, values)))
     limit = _MAX_VALUE_CHARS
+    if not any(sensitive.values()) and "missing" not in error_types and None not in values:
+        # The common case, a column of bad values: each message with its value.
+        return [
+            f"{message} (got {text if len(text) <= limit else truncate(text, limit)})"
+            for message, text in zip(messages, texts, strict=True)
+        ]
     return [
         message
         if error_type == "missing"
@@ -413,22 +419,18 @@ class _Judged:
             passed = plan.adapter.validate_python(values)
         except ValidationError as exc:
             passed = None
-            self._failed(plan, *_errors_and_inputs(exc, values), offset)
+            self._failed(_Errors.of(exc, plan.name, values), offset)
         good = np.flatnonzero(self.ok[offset : offset + len(values)])
         if passed is None and len(good):
             passed = plan.adapter.validate_python([values[number] for number in good])
         for number, value in zip(good, passed or (), strict=True):
             self.values[offset + number] = value
 
-    def _failed(
-        self, plan: FieldPlan, errors: list[ErrorDetails], inputs: list[Any], offset: int
-    ) -> None:
-        numbers = np.fromiter((e["loc"][0] for e in errors), dtype=np.int64, count=len(errors))
-        path_list = [_path(plan.name, e["loc"]) for e in errors]
-        type_list = [e["type"] for e in errors]
-        texts = describe_errors(path_list, type_list, [e["msg"] for e in errors], inputs)
-        paths = np.array(path_list, dtype=object)
-        types = np.array(type_list, dtype=object)
+    def _failed(self, errors: _Errors, offset: int) -> None:
+        numbers = np.array(errors.numbers, dtype=np.int64)
+        texts = describe_errors(errors.paths, errors.types, errors.messages, errors.inputs)
+        paths = np.array(errors.paths, dtype=object)
+        types = np.array(errors.types, dtype=object)
         texts_array = np.array(texts, dtype=object)
         # A value's errors are listed together, its first one first.
         _, first = np.unique(numbers, return_index=True)
@@ -436,8 +438,8 @@ class _Judged:
         self.ok[failed] = False
         self.where[failed], self.kinds[failed] = paths[first], types[first]
         self.messages[failed] = texts_array[first]
-        if len(first) < len(errors):
-            rest = np.ones(len(errors), dtype=bool)
+        if len(first) < len(numbers):
+            rest = np.ones(len(numbers), dtype=bool)
             rest[first] = False
             self.extra.extend(
                 (int(numbers[i]) + offset, paths[i], types[i], texts[i])
@@ -445,20 +447,44 @@ class _Judged:
             )
 
 
-def _errors_and_inputs(
-    exc: ValidationError, values: list[Any]
-) -> tuple[list[ErrorDetails], list[Any]]:
-    """Pydantic's errors for a list of *values*, and the value each error is about.
+@dataclass(frozen=True, slots=True)
+class _Errors:
+    """Pydantic's errors for a list of values, as parallel lists: the value's index,
+    the dotted field, the error type, pydantic's message and the value it is about."""
 
-    An error at a value itself (``loc`` is its index: every compiled type) is about that
-    value, so pydantic need not copy the inputs into its errors, which is a good part of
-    what listing many errors costs.
-    """
-    errors = exc.errors(include_url=False, include_context=False, include_input=False)
-    if all(len(error["loc"]) == 1 for error in errors):
-        return errors, [values[int(error["loc"][0])] for error in errors]
-    errors = exc.errors(include_url=False, include_context=False)
-    return errors, [error.get("input") for error in errors]
+    numbers: list[int]
+    paths: list[str]
+    types: list[str]
+    messages: list[str]
+    inputs: list[Any]
+
+    @classmethod
+    def of(cls, exc: ValidationError, name: str, values: list[Any]) -> _Errors:
+        """An error at a value itself (``loc`` is its index: every compiled type) is
+        about that value, so pydantic need not copy the inputs into its errors, which
+        is a good part of what listing many errors costs."""
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        locs: list[tuple[int | str, ...]] = list(map(_LOC, errors))
+        types: list[str] = list(map(_TYPE, errors))
+        messages: list[str] = list(map(_MSG, errors))
+        if max(map(len, locs), default=1) == 1:
+            numbers: list[int] = list(map(_FIRST, locs))  # ints: the values' indexes
+            inputs = list(map(values.__getitem__, numbers))
+            return cls(numbers, [name] * len(errors), types, messages, inputs)
+        full = exc.errors(include_url=False, include_context=False)
+        return cls(
+            [int(loc[0]) for loc in locs],
+            [_path(name, loc) for loc in locs],
+            types,
+            messages,
+            [error.get("input") for error in full],
+        )
+
+
+_LOC: Final = operator.itemgetter("loc")
+_TYPE: Final = operator.itemgetter("type")
+_MSG: Final = operator.itemgetter("msg")
+_FIRST: Final = operator.itemgetter(0)
 
 
 def _path(name: str, loc: tuple[int | str, ...]) -> str:

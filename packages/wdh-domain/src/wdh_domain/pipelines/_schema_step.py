@@ -213,8 +213,8 @@ class ValidateSchemaStep:
         table = pd.DataFrame(
             {
                 "position": position[sort].astype(np.int64),
-                "field": pd.Categorical(fields[sort]),
-                "code": pd.Categorical(codes[sort]),
+                "field": _categorical(fields[sort]),
+                "code": _categorical(codes[sort]),
                 "message": pd.array(messages[sort], dtype="str"),
             }
         )
@@ -273,3 +273,10 @@ class ValidateSchemaStep:
                 index=part.index,
             )
         return out if keep.all() else out.iloc[keep]
+
+
+def _categorical(values: np.ndarray) -> pd.Categorical:
+    """``pd.Categorical(values)`` (sorted categories) for a column of a few distinct
+    strings, in about half the time (one hash pass, no second lookup of the values)."""
+    codes, categories = pd.factorize(values, sort=True)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(categories))
