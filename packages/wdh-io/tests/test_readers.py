@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import subprocess
@@ -21,6 +22,7 @@ from wdh_io.readers import (
     detect_encoding,
     iter_csv_chunks,
     normalize_header,
+    prefetched,
     read_csv,
     stream_csv,
 )
@@ -481,3 +483,28 @@ def test_read_ahead_gives_the_same_chunks_and_stops_when_left(tmp_path: Path) ->
     assert not any(t.name == "wdh-read-ahead" for t in threading.enumerate())
     with pytest.raises(ValueError, match="read_ahead must not be negative"):
         stream_csv(path, read_ahead=-1)
+
+
+def test_prefetched_reads_ahead_in_a_thread_of_the_callers_context() -> None:
+    run = contextvars.ContextVar("run", default="none")
+    run.set("exec_1")
+    seen: list[tuple[str, bool]] = []
+
+    def source() -> Any:
+        for item in range(3):
+            seen.append((run.get(), threading.current_thread() is threading.main_thread()))
+            yield item
+
+    assert list(prefetched(source(), 2)) == [0, 1, 2]
+    assert seen == [("exec_1", False)] * 3
+
+
+def test_prefetched_raises_the_sources_error_after_its_items() -> None:
+    def source() -> Any:
+        yield 1
+        raise ValueError("bad record")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="bad record"):
+        got.extend(prefetched(source(), 1))
+    assert got == [1]

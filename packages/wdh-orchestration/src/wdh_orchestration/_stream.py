@@ -1,13 +1,12 @@
 """A domain's file streamed end to end: read, validate and load chunk by chunk, in one
 transaction, with the error budget judged on the whole file before COMMIT.
 
-:func:`load_file` reads the file with ``wdh_io.readers.stream_csv`` (the next chunk is
-parsed in a background thread), validates each chunk with the domain's pipeline, and
-hands the chunk's valid rows to the loader's staged load and its rejected rows to
-``write_rejected_rows`` -- in a writer thread, so the database works on chunk *n* while
-chunk *n + 1* is validated. The transaction's one connection is only ever used by one
-thread at a time: the writer runs one chunk's work at a time, and the main thread
-touches the connection only after waiting for it. At the end, before COMMIT: the budget
+:func:`load_file` reads the file with ``wdh_io.readers.stream_csv`` and validates each
+chunk with the domain's pipeline in a background thread (a few chunks ahead, at a lower
+CPU priority), while the calling thread hands each validated chunk's valid rows to the
+loader's staged load and its rejected rows to ``write_rejected_rows``: the database
+works on chunk *n* while chunk *n + 1* is validated, and the transaction's one
+connection has one user, the calling thread. At the end, before COMMIT: the budget
 (the domain's ``max_failure_rate`` over every input row of the file), the merge into the
 table, the domain's checks, the run's metrics and its ``success`` audit row. All of it
 commits together, or none of it does.
@@ -24,14 +23,12 @@ what the merge would do and rolls everything back: a dry run writes nothing.
 
 from __future__ import annotations
 
-import collections
-import contextvars
 import dataclasses
-import functools
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Final, cast
@@ -51,7 +48,7 @@ from wdh_io.quarantine import (
     RejectionBudget,
     write_rejected_rows,
 )
-from wdh_io.readers import DEFAULT_BLOCK_SIZE, CsvChunk, read_csv, stream_csv
+from wdh_io.readers import DEFAULT_BLOCK_SIZE, CsvChunk, prefetched, read_csv, stream_csv
 from wdh_orchestration._checks import (
     FAILURE_RATE_CHECK,
     check_metrics,
@@ -223,68 +220,55 @@ def _failure_rate_check(domain: Domain) -> DomainCheck:
     return check
 
 
-class _Writer:
-    """Runs the chunks' database work one after the other, in a thread when *overlap*
-    is on.
+_AHEAD: Final = 2
+"""Chunks validated ahead of the database work at most: while the database writes one,
+the next waits and the one after is validated, so neither side idles on the other's
+uneven chunk times (memory: two validated chunks)."""
 
-    ``submit`` queues a chunk's work; when ``_DEPTH`` chunks are queued already it first
-    waits for the oldest (raising its error), so validation runs ahead of the writing
-    by at most that many chunks, and the connection has one user (the single thread
-    runs the work in order). ``wait`` waits for all of it and raises the first error.
-    Work runs in a copy of the caller's context, so log events keep the run's ids.
-    """
-
-    _DEPTH: Final = 2
-    """Chunks queued for writing at most: while the database writes one, the next is
-    validated and the one after may wait, so neither side idles on the other's
-    uneven chunk times (memory: two validated chunks)."""
-
-    def __init__(self, *, overlap: bool) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="wdh-load") if overlap else None
-        self._pending: collections.deque[Future[None]] = collections.deque()
-
-    def submit(self, work: Callable[[], None]) -> None:
-        if self._pool is None:
-            work()
-            return
-        while len(self._pending) >= self._DEPTH:
-            self._pending.popleft().result()
-        self._pending.append(self._pool.submit(contextvars.copy_context().run, work))
-
-    def wait(self) -> None:
-        while self._pending:
-            self._pending.popleft().result()
-
-    def close(self) -> None:
-        """Wait for work in flight (its errors, if any, are not raised), then stop."""
-        while self._pending:
-            self._pending.popleft().exception()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-
+_NICER_BY: Final = 5
+"""How much lower the validating thread's CPU priority is than the loading thread's
+(Linux ``nice`` steps)."""
 
 _SWITCH_INTERVAL_S: Final = 0.0005
 """The interpreter's thread switch interval while a load overlaps (Python's default: 5 ms).
 
 Validation calls hundreds of Arrow kernels per chunk, each of which releases the GIL;
-with the writer thread runnable, every release can cost the validating thread a whole
+with the loading thread runnable, every release can cost the validating thread a whole
 switch interval before it gets the GIL back (the "convoy effect"), which measured as
 much time lost as the overlap gained. A shorter interval hands the GIL back promptly.
 """
 
 
 @contextmanager
-def _writer(*, overlap: bool) -> Iterator[_Writer]:
-    writer = _Writer(overlap=overlap)
+def _switching_often(*, overlap: bool) -> Iterator[None]:
     interval = sys.getswitchinterval()
     if overlap:
         sys.setswitchinterval(min(interval, _SWITCH_INTERVAL_S))
     try:
-        yield writer
+        yield
     finally:
-        writer.close()
         if overlap:
             sys.setswitchinterval(interval)
+
+
+def _yield_cpu_to_the_database() -> None:
+    """Lower this thread's CPU priority (Linux only; elsewhere nothing changes).
+
+    With overlap, validation runs ahead of the database work, which is the slower side:
+    the PostgreSQL backend parsing COPY and the loading thread feeding it. On a machine
+    with few cores they compete for the same CPUs, and every slice validation takes from
+    the backend lengthens the load. The validating thread (and the reading thread it
+    starts, which inherits the priority) therefore runs a few ``nice`` steps lower; it
+    still finishes ahead of the database. The thread ends with the load, so the
+    priority needs no restoring.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + _NICER_BY)
+    except OSError:  # a sandbox that refuses it: the load is only slower
+        return
 
 
 def _validated(pipeline: Pipeline, chunk_frame: pd.DataFrame, execution_id: str) -> PipelineResult:
@@ -330,33 +314,37 @@ def _stream_into(
     stamp = None if dry_run else tx.timestamp()
     load_seconds = [0.0]
 
-    def work(valid: pd.DataFrame, records: list[RejectedRow]) -> None:
-        started = time.perf_counter()
-        if len(valid):
-            staged.append(valid if stamp is None else valid.assign(loaded_at=stamp))
-        if not dry_run and records:
-            write_rejected_rows(
-                tx.connection,
-                records,
-                execution_id=execution_id,
-                domain=domain.name,
-                source_file=path,
-            )
-        load_seconds[0] += time.perf_counter() - started
-
-    with _writer(overlap=overlap) as writer:
+    def validated() -> Iterator[tuple[CsvChunk, PipelineResult, list[RejectedRow]]]:
+        if overlap:
+            _yield_cpu_to_the_database()
         for chunk in _chunks(path, encoding, block_size):
             result = _validated(pipeline, chunk.frame, execution_id)
             # An array of lines indexes like the sequence rejected_rows asks for.
             lines = cast("Sequence[int]", chunk.lines)
-            records = rejected_rows(result, row_offset=chunk.start, file_lines=lines)
+            yield chunk, result, rejected_rows(result, row_offset=chunk.start, file_lines=lines)
+
+    # With overlap, chunks are read and validated in a background thread while this
+    # one does the database work: the transaction's connection has one user.
+    chunks = prefetched(validated(), _AHEAD) if overlap else validated()
+    with _switching_often(overlap=overlap):
+        for chunk, result, records in chunks:
             validation.add(chunk, result, records)
             budget.record(rows=len(chunk), rejected=result.rows_failed)
+            started = time.perf_counter()
             valid = result.output_data
-            writer.submit(functools.partial(work, valid, records))
+            if len(valid):
+                staged.append(valid if stamp is None else valid.assign(loaded_at=stamp))
+            if not dry_run and records:
+                write_rejected_rows(
+                    tx.connection,
+                    records,
+                    execution_id=execution_id,
+                    domain=domain.name,
+                    source_file=path,
+                )
+            load_seconds[0] += time.perf_counter() - started
             if on_chunk is not None:
                 on_chunk(validation.rows_read)
-        writer.wait()
     return staged, load_seconds[0]
 
 

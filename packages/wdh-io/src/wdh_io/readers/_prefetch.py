@@ -6,6 +6,7 @@ validates and loads the current one (whose ``COPY`` in libpq releases the GIL to
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Generator, Iterator
@@ -34,6 +35,8 @@ def prefetched(source: Iterator[T], depth: int) -> Generator[T]:
     Memory grows by at most *depth* items. An exception of *source* is raised here, in
     order, after the items before it. Leaving the loop early (``break``, an exception,
     garbage collection of this generator) stops the thread and closes *source* in it.
+    *source* runs in a copy of the caller's context (its log events keep the caller's
+    bound context variables).
     """
     slots: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -60,7 +63,10 @@ def prefetched(source: Iterator[T], depth: int) -> Generator[T]:
             if close is not None:
                 close()
 
-    thread = threading.Thread(target=produce, name="wdh-read-ahead", daemon=True)
+    context = contextvars.copy_context()
+    thread = threading.Thread(
+        target=context.run, args=(produce,), name="wdh-read-ahead", daemon=True
+    )
     thread.start()
     try:
         while True:
