@@ -31,6 +31,23 @@ __all__ = ["arrow_modules", "pattern_matches"]
 _NOT_PLAIN: Final = "[\n\x0b\x1c-\x1f]"
 
 
+_UNPLAIN_BYTES: Final = np.zeros(256, dtype=bool)
+_UNPLAIN_BYTES[[0x0A, 0x0B, 0x1C, 0x1D, 0x1E, 0x1F]] = True
+
+
+def _may_hold_unplain_bytes(cells: Any) -> bool:
+    """Whether any text buffer of *cells* holds a byte of ``_NOT_PLAIN`` -- a scan at
+    memory speed instead of a regex per cell; a byte outside the values of a sliced
+    array only costs the exact check."""
+    chunks = getattr(cells, "chunks", [cells])
+    for chunk in chunks:
+        buffers = chunk.buffers()
+        data = buffers[2] if len(buffers) > 2 else None
+        if data is not None and data.size and _UNPLAIN_BYTES[np.frombuffer(data, np.uint8)].any():
+            return True
+    return False
+
+
 @lru_cache(maxsize=1)
 def arrow_modules() -> tuple[Any, Any] | None:
     """``(pyarrow, pyarrow.compute)``, or ``None`` when pyarrow is not installed."""
@@ -63,8 +80,8 @@ def pattern_matches(text: pd.Series, pattern: str) -> np.ndarray:
         return np.asarray(text.str.contains(pattern, regex=True).fillna(value=False), dtype=bool)
     pa, pc = modules
     cells = pa.array(text)  # Arrow-backed text: no copy
-    plain = pc.and_kleene(
-        pc.string_is_ascii(cells), pc.invert(pc.match_substring_regex(cells, _NOT_PLAIN))
-    )
+    plain = pc.string_is_ascii(cells)
+    if _may_hold_unplain_bytes(cells):
+        plain = pc.and_kleene(plain, pc.invert(pc.match_substring_regex(cells, _NOT_PLAIN)))
     found = pc.and_kleene(plain, pc.match_substring_regex(cells, pattern))
     return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
