@@ -2,11 +2,11 @@
 transaction, with the error budget judged on the whole file before COMMIT.
 
 :func:`load_file` reads the file with ``wdh_io.readers.stream_csv`` and validates each
-chunk with the domain's pipeline in a background thread (a few chunks ahead, at a lower
-CPU priority), while the calling thread hands each validated chunk's valid rows to the
-loader's staged load and its rejected rows to ``write_rejected_rows``: the database
-works on chunk *n* while chunk *n + 1* is validated, and the transaction's one
-connection has one user, the calling thread. At the end, before COMMIT: the budget
+chunk with the domain's pipeline in a background thread (up to two chunks ahead),
+while the calling thread hands each validated chunk's valid rows to the loader's
+staged load and its rejected rows to ``write_rejected_rows``: the database works on
+chunk *n* while chunk *n + 1* is validated, and the transaction's one connection has
+one user, the calling thread. At the end, before COMMIT: the budget
 (the domain's ``max_failure_rate`` over every input row of the file), the merge into the
 table, the domain's checks, the run's metrics and its ``success`` audit row. All of it
 commits together, or none of it does.
@@ -24,9 +24,7 @@ what the merge would do and rolls everything back: a dry run writes nothing.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -225,10 +223,6 @@ _AHEAD: Final = 2
 the next waits and the one after is validated, so neither side idles on the other's
 uneven chunk times (memory: two validated chunks)."""
 
-_NICER_BY: Final = 5
-"""How much lower the validating thread's CPU priority is than the loading thread's
-(Linux ``nice`` steps)."""
-
 _SWITCH_INTERVAL_S: Final = 0.0005
 """The interpreter's thread switch interval while a load overlaps (Python's default: 5 ms).
 
@@ -249,26 +243,6 @@ def _switching_often(*, overlap: bool) -> Iterator[None]:
     finally:
         if overlap:
             sys.setswitchinterval(interval)
-
-
-def _yield_cpu_to_the_database() -> None:
-    """Lower this thread's CPU priority (Linux only; elsewhere nothing changes).
-
-    With overlap, validation runs ahead of the database work, which is the slower side:
-    the PostgreSQL backend parsing COPY and the loading thread feeding it. On a machine
-    with few cores they compete for the same CPUs, and every slice validation takes from
-    the backend lengthens the load. The validating thread (and the reading thread it
-    starts, which inherits the priority) therefore runs a few ``nice`` steps lower; it
-    still finishes ahead of the database. The thread ends with the load, so the
-    priority needs no restoring.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    thread = threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + _NICER_BY)
-    except OSError:  # a sandbox that refuses it: the load is only slower
-        return
 
 
 def _validated(pipeline: Pipeline, chunk_frame: pd.DataFrame, execution_id: str) -> PipelineResult:
@@ -315,8 +289,6 @@ def _stream_into(
     load_seconds = [0.0]
 
     def validated() -> Iterator[tuple[CsvChunk, PipelineResult, list[RejectedRow]]]:
-        if overlap:
-            _yield_cpu_to_the_database()
         for chunk in _chunks(path, encoding, block_size):
             result = _validated(pipeline, chunk.frame, execution_id)
             # An array of lines indexes like the sequence rejected_rows asks for.
