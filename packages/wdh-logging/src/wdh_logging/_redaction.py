@@ -23,7 +23,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-__all__ = ["REDACTED", "is_sensitive_key", "redact_text", "sanitize_for_logging", "sanitize_key"]
+__all__ = [
+    "REDACTED",
+    "is_sensitive_key",
+    "redact_text",
+    "redact_texts",
+    "sanitize_for_logging",
+    "sanitize_key",
+]
 
 REDACTED: Final = "***REDACTED***"
 """What replaces the value of a sensitive key or a secret object."""
@@ -73,9 +80,15 @@ _URL_PASSWORD: Final = re.compile(
     r"(?P<password>[^\s'\"]*(?=@)|[^\s'\"@]*(?:[ \t]+[^\s'\",;]+){1,4}?(?=@))@",
     re.IGNORECASE,
 )
-# Every rule above needs a ":" or "=" (URLs, pairs, headers) or the word "bearer": text
-# without them is returned as is, cheaply (row error messages are many).
-_MAYBE_SECRET: Final = re.compile(r"[:=]|bearer", re.IGNORECASE)
+
+
+def _may_hold_secret(text: str) -> bool:
+    """Whether *text* may match a redaction rule: every rule needs a ":" or "=" (URLs,
+    pairs, headers) or the word "bearer", so text without them is returned as is,
+    cheaply (row error messages are many). Substring tests scan much faster than a
+    regex."""
+    return ":" in text or "=" in text or "bearer" in text.lower()
+
 
 # KEY=VALUE, "KEY": "VALUE", KEY: VALUE inside free text (libpq DSNs, query strings,
 # serialised JSON, headers, exception messages). The value is masked only when KEY is
@@ -141,7 +154,7 @@ def redact_text(text: str) -> str:
     (``Authorization: Basic ...``) or, for ``Bearer``, when followed by a token-like
     string (16+ characters including a digit or ``._~+/=``).
     """
-    if not text or not _MAYBE_SECRET.search(text):
+    if not text or not _may_hold_secret(text):
         return text
     text = _URL_PASSWORD.sub(rf"\g<head>{_MASK}@", text)
     text = _mask_pairs(text)
@@ -161,9 +174,7 @@ def redact_texts(texts: Sequence[str]) -> list[str]:
     out: list[str] = []
     for start in range(0, len(texts), _BATCH):
         batch = texts[start : start + _BATCH]
-        joined = "\n".join(batch)
-        # _MAYBE_SECRET as substring tests, which scan much faster than the regex
-        if ":" in joined or "=" in joined or "bearer" in joined.lower():
+        if _may_hold_secret("\n".join(batch)):
             out.extend(map(redact_text, batch))
         else:
             out.extend(batch)

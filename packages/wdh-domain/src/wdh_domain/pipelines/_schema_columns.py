@@ -65,12 +65,9 @@ def describe_error(field: str, error_type: str, message: str, value: object) -> 
     offending value (masked for a sensitive field), or a plain "the cell is empty".
     A ``missing`` field has no value: pydantic's input there is the whole row, which is
     not shown."""
-    if error_type == "missing":
-        return message
-    if value is None:
-        return _EMPTY_CELL
-    if _sensitive(field):
-        return f"{message} (got {_MASKED})"
+    unshown = _unshown(error_type, message, value, sensitive=_sensitive(field))
+    if unshown is not None:
+        return unshown
     try:
         # Bad values repeat (a file of thousands of failures holds a few distinct
         # ones): each is shown once, then reused. Keyed by type: 1, 1.0 and True are
@@ -88,27 +85,28 @@ def describe_errors(
 ) -> list[str]:
     """:func:`describe_error` of many errors at once (parallel sequences): the values'
     texts are redacted together, which is what a column of distinct bad values costs."""
+    out = list(map(_shown, messages, redact_texts(list(map(repr, values)))))
     sensitive = {field: _sensitive(field) for field in set(fields)}
-    texts = redact_texts(list(map(repr, values)))
-    limit = _MAX_VALUE_CHARS
-    if not any(sensitive.values()) and "missing" not in error_types and None not in values:
-        # The common case, a column of bad values: each message with its value.
-        return [
-            f"{message} (got {text if len(text) <= limit else truncate(text, limit)})"
-            for message, text in zip(messages, texts, strict=True)
-        ]
-    return [
-        message
-        if error_type == "missing"
-        else _EMPTY_CELL
-        if value is None
-        else f"{message} (got {_MASKED})"
-        if sensitive[field]
-        else f"{message} (got {text if len(text) <= limit else truncate(text, limit)})"
-        for field, error_type, message, value, text in zip(
-            fields, error_types, messages, values, texts, strict=True
-        )
-    ]
+    if any(sensitive.values()) or "missing" in error_types or None in values:
+        for index, (field, error_type, message, value) in enumerate(
+            zip(fields, error_types, messages, values, strict=True)
+        ):
+            unshown = _unshown(error_type, message, value, sensitive=sensitive[field])
+            if unshown is not None:
+                out[index] = unshown
+    return out
+
+
+def _unshown(error_type: str, message: str, value: object, *, sensitive: bool) -> str | None:
+    """The message of an error whose value is not shown: a missing field, an empty
+    cell, a sensitive field; ``None`` for the others."""
+    if error_type == "missing":
+        return message
+    if value is None:
+        return _EMPTY_CELL
+    if sensitive:
+        return f"{message} (got {_MASKED})"
+    return None
 
 
 @lru_cache(maxsize=4096)

@@ -45,6 +45,7 @@ from wdh_io.loader._generic import supports_upsert
 from wdh_io.loader._loading import Loading, LoadSettings, name_index_label
 from wdh_io.loader._projection import Catalog, project
 from wdh_io.loader._result import LoadMethod, LoadPlan, LoadResult
+from wdh_io.loader._session import transaction_now
 from wdh_io.loader._staged import StagedLoad
 from wdh_logging import get_logger
 
@@ -92,7 +93,7 @@ class LoadTransaction:
         if self.connection.dialect.name != "postgresql":
             return pd.Timestamp.now(tz="UTC")
         try:
-            now = self.connection.exec_driver_sql("SELECT now()").scalar_one()
+            return transaction_now(self.connection)
         except sa.exc.DBAPIError as exc:
             self.failed = exc
             raise translate(
@@ -101,7 +102,6 @@ class LoadTransaction:
                 dialect=self.connection.dialect,
                 secrets=self._loader._secrets,
             ) from exc
-        return pd.Timestamp(now).tz_convert("UTC")
 
     def staged_load(
         self,

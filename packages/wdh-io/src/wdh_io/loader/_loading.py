@@ -31,7 +31,7 @@ from wdh_io.loader._copy import copy_append, copy_stage
 from wdh_io.loader._generic import generic_append, generic_stage, sqlite_upsert
 from wdh_io.loader._projection import Catalog, TableInfo, project
 from wdh_io.loader._result import LoadMethod, LoadPlan, LoadResult
-from wdh_io.loader._session import utc_session
+from wdh_io.loader._session import transaction_now, utc_session
 from wdh_io.loader._staging import (
     check_duplicates,
     compared_columns,
@@ -300,8 +300,7 @@ class Loading:
         if info.relkind not in ("r", "p") or not any(s.defaults_to_now for s in specs):
             return specs
         if self._now is None:
-            now = self._connection.exec_driver_sql("SELECT now()").scalar_one()
-            self._now = pd.Timestamp(now).tz_convert("UTC")
+            self._now = transaction_now(self._connection)
         moment = self._now
         return tuple(
             spec

@@ -5,6 +5,8 @@ without an offset such as ``'2024-01-01 12:00'``) going into a ``timestamptz`` c
 read as UTC, whatever the session's ``TimeZone``: the frame's values are normalised to
 UTC before either path sees them, and text is read by PostgreSQL while the transaction's
 ``TimeZone`` is UTC (set here around the writes of both paths).
+
+Also here: the transaction's own time, ``now()``, which a load stamps its rows with.
 """
 
 from __future__ import annotations
@@ -13,13 +15,21 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from wdh_io._translate import translate
 from wdh_io.loader._values import ColumnKind, ColumnSpec
 
-__all__ = ["utc_session"]
+__all__ = ["transaction_now", "utc_session"]
+
+
+def transaction_now(connection: Connection) -> pd.Timestamp:
+    """PostgreSQL's ``now()`` in *connection*'s transaction, in UTC: when it began, the
+    same in every statement of it."""
+    now = connection.exec_driver_sql("SELECT now()").scalar_one()
+    return pd.Timestamp(now).tz_convert("UTC")
 
 
 @contextmanager
