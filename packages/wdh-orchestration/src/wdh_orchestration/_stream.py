@@ -340,8 +340,8 @@ def load_file(
     Valid rows are upserted on the domain's keys with ``loaded_at`` = the time of this
     load (the transaction's start, PostgreSQL's ``now()``); rows whose data did not
     change are not written (``rows_unchanged``). The run's audit row (``execution_id``)
-    must be ``running``. *on_chunk* is called with the rows
-    read so far after each chunk is handed to the database. *step* (the Dagster step)
+    must be ``running``. *on_chunk* is called with the rows read so far after each
+    chunk is handed to the database. *step* (the Dagster step)
     leads the reason stored in a failed run's audit row, as the job's failure hook
     writes it.
 

@@ -135,7 +135,8 @@ class PipelineResult:
         the error threshold, a missing column), joined with ``"; "`` -- and then the row
         errors: ``N row error(s), first: ...`` quoting up to :data:`ROW_ERRORS_SHOWN` of
         them, on one line (not the rows' ``missing`` errors of a field a reason names:
-        a missing column says it once). The error's ``operation`` is the step where the run stopped.
+        a missing column says it once). The error's ``operation`` is the step where the
+        run stopped.
         """
         if self.success:
             return
